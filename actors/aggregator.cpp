@@ -1,0 +1,63 @@
+#include "actors/aggregator.hpp"
+
+#include "compute/aggregation.hpp"
+#include "serialization/adapter_payload.hpp"
+
+namespace fedq::actors {
+
+late_result merge_late(const compute::staleness_options& o, const late_request& req) {
+  late_result r;
+  r.staleness = req.version - std::min(req.version, req.update.base_version);
+  auto d = compute::judge_late(o, r.staleness);
+  if (!d.accept) {
+    r.reason = d.reason;
+    return r;
+  }
+  auto global = serialization::decode(req.global);
+  compute::mix(global, serialization::decode(req.update.adapter), d.weight);
+  r.merged = true;
+  r.weight = d.weight;
+  r.global = serialization::encode(global);
+  return r;
+}
+
+namespace {
+
+aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
+                                                    compute::staleness_options o, uint32_t r_max) {
+  return {
+    [=](aggregate_atom, const aggregate_request& req) -> caf::result<blob> {
+      try {
+        std::vector<compute::adapter_payload> updates;
+        std::vector<double> weights;
+        for (const auto& u : req.updates) {
+          updates.push_back(serialization::decode(u.adapter));
+          weights.push_back(u.samples);
+        }
+        return serialization::encode(compute::weighted_average(updates, weights, r_max));
+      } catch (const std::exception& e) {
+        return caf::make_error(caf::sec::invalid_argument,
+                               "aggregation of round " + std::to_string(req.round) + ": " +
+                                 e.what());
+      }
+    },
+    [=](late_atom, const late_request& req) -> caf::result<late_result> {
+      try {
+        return merge_late(o, req);
+      } catch (const std::exception& e) {
+        late_result r;
+        r.reason = std::string("malformed late update: ") + e.what();
+        return r;
+      }
+    },
+  };
+}
+
+} // namespace
+
+aggregator_actor spawn_aggregator(caf::actor_system& sys, compute::staleness_options staleness,
+                                  uint32_t r_max) {
+  return sys.spawn(aggregator_behavior, staleness, r_max);
+}
+
+} // namespace fedq::actors

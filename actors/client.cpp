@@ -1,0 +1,78 @@
+#include "actors/client.hpp"
+
+#include <map>
+
+#include "serialization/adapter_payload.hpp"
+
+namespace fedq::actors {
+
+client_update run_task(const client_setup& c, const train_task& t) {
+  client_update u;
+  u.round = t.round;
+  u.base_version = t.base_version;
+  u.client = c.id;
+  u.rank = t.rank;
+  u.samples = static_cast<uint32_t>(c.shard.size());
+  try {
+    auto start = serialization::decode(t.adapter);
+    if (start.rank() != t.rank)
+      throw std::runtime_error("task says rank " + std::to_string(t.rank) +
+                               " but the adapter has rank " + std::to_string(start.rank()));
+    auto r = compute::train_local(*c.backbone, start, c.shard, c.train, t.steps, t.seed);
+    u.adapter = serialization::encode(r.adapter);
+    u.tel.round = t.round;
+    u.tel.rank = t.rank;
+    u.tel.steps = t.steps;
+    u.tel.tokens_per_step = t.steps ? static_cast<uint32_t>(r.tokens / t.steps) : 0;
+    u.tel.bytes_down = t.adapter.size();
+    u.tel.bytes_up = u.adapter.size();
+    u.tel.compute_s = r.seconds;
+    u.tel.loss_before = r.loss_before;
+    u.tel.loss_after = r.loss_after;
+    u.tel.memory_mb = compute::training_memory_mb(c.backbone->options(), t.rank, c.train.batch_size);
+  } catch (const std::exception& e) {
+    u.adapter.clear();
+    u.error = "client " + std::to_string(c.id) + ", round " + std::to_string(t.round) + ": " +
+              e.what();
+  }
+  return u;
+}
+
+namespace {
+
+struct client_state {
+  std::map<uint32_t, caf::typed_response_promise<client_update>> pending;  // by round
+};
+
+client_actor::behavior_type client_behavior(client_actor::stateful_pointer<client_state> self,
+                                            std::shared_ptr<const client_setup> setup) {
+  return {
+    [=](train_task& t) -> caf::typed_response_promise<client_update> {
+      auto rp = self->make_response_promise<client_update>();
+      self->state.pending.emplace(t.round, rp);
+      auto me = caf::actor_cast<client_actor>(self);
+      setup->exec->submit(setup->threads, [setup, me, t = std::move(t)] {
+        caf::anon_send(me, done_atom::value, run_task(*setup, t));
+      });
+      return rp;
+    },
+    [=](done_atom, client_update& u) {
+      auto it = self->state.pending.find(u.round);
+      if (it == self->state.pending.end())
+        return;
+      if (u.error.empty())
+        it->second.deliver(std::move(u));
+      else
+        it->second.deliver(caf::make_error(caf::sec::runtime_error, u.error));
+      self->state.pending.erase(it);
+    },
+  };
+}
+
+} // namespace
+
+client_actor spawn_client(caf::actor_system& sys, client_setup setup) {
+  return sys.spawn(client_behavior, std::make_shared<const client_setup>(std::move(setup)));
+}
+
+} // namespace fedq::actors

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "compute/executor.hpp"
+#include "compute/model.hpp"
+
+namespace fedq::actors {
+
+/// What a client holds. Only the backbone is shared (read-only).
+struct client_setup {
+  uint32_t id = 0;
+  uint32_t threads = 1;                   ///< its tier's compute budget
+  std::vector<data::example> shard;       ///< its own training data
+  std::shared_ptr<const compute::backbone> backbone;
+  compute::train_options train;
+  compute::executor* exec = nullptr;      ///< where its training jobs run
+};
+
+/// Runs one task to completion (no actors involved): decodes the adapter,
+/// trains, encodes the result. Failures are reported in `error`.
+client_update run_task(const client_setup& c, const train_task& t);
+
+client_actor spawn_client(caf::actor_system& sys, client_setup setup);
+
+} // namespace fedq::actors

@@ -1,0 +1,67 @@
+#include "actors/experiment.hpp"
+
+#include <stdexcept>
+
+#include "actors/aggregator.hpp"
+#include "actors/client.hpp"
+#include "actors/scheduler.hpp"
+#include "compute/executor.hpp"
+#include "serialization/adapter_payload.hpp"
+
+namespace fedq::actors {
+
+namespace {
+
+caf::actor_system_config make_config() {
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  // Compute runs in the executor's arenas; actors only pass messages, so one
+  // scheduler thread that sleeps when idle (sharing policy) is enough.
+  cfg.set("scheduler.max-threads", 1);
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  return cfg;
+}
+
+} // namespace
+
+run_summary run_experiment(const experiment_setup& setup, run_observer* observer) {
+  auto backbone = compute::backbone::create(setup.model);
+  auto cfg = make_config();
+  caf::actor_system sys{cfg};
+  compute::executor exec(compute::compute_threads(setup.compute_threads));
+
+  server_setup ss;
+  ss.opts = setup.server;
+  ss.backbone = backbone;
+  ss.eval = setup.task.eval.items;
+  ss.initial_global = serialization::encode(compute::init_adapter(setup.model, setup.adapter_seed));
+  ss.scheduler = spawn_scheduler(sys, setup.policy, setup.server.tiers, setup.server.cost);
+  ss.aggregator = spawn_aggregator(sys, setup.staleness, setup.model.r_max);
+  ss.observer = observer;
+  for (const auto& info : setup.server.clients) {
+    client_setup cs;
+    cs.id = info.id;
+    cs.threads = setup.server.tiers.at(info.tier).threads;
+    for (auto i : setup.shards.at(info.id))
+      cs.shard.push_back(setup.task.train.items.at(i));
+    cs.backbone = backbone;
+    cs.train = setup.train;
+    cs.exec = &exec;
+    ss.clients.push_back(spawn_client(sys, std::move(cs)));
+  }
+  auto server = spawn_server(sys, std::move(ss));
+
+  run_summary summary;
+  std::string failure;
+  {
+    caf::scoped_actor self{sys};
+    self->request(server, caf::infinite, run_atom::value)
+      .receive([&](run_summary& s) { summary = s; },
+               [&](caf::error& e) { failure = sys.render(e); });
+  }
+  if (!failure.empty())
+    throw std::runtime_error(failure);
+  return summary;
+}
+
+} // namespace fedq::actors

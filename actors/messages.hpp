@@ -1,0 +1,183 @@
+#pragma once
+// Message types and typed interfaces of fedq's actors. Every task and update
+// carries its round and the global version it was trained from.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "scheduling/policy.hpp"
+
+namespace fedq::actors {
+
+using blob = std::vector<char>;  ///< payloads travel as byte blobs (copied whole by CAF)
+
+using plan_atom = caf::atom_constant<caf::atom("plan")>;
+using aggregate_atom = caf::atom_constant<caf::atom("aggregate")>;
+using late_atom = caf::atom_constant<caf::atom("late")>;
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
+
+/// Server -> client: train the adapter at `rank` for `steps` local steps.
+struct train_task {
+  uint32_t round = 0;
+  uint64_t base_version = 0;  ///< global version the adapter was taken from
+  uint32_t client = 0;
+  uint32_t rank = 0;
+  uint32_t steps = 0;
+  uint64_t seed = 0;
+  blob adapter;               ///< serialization::encode, truncated to `rank`
+};
+
+/// Client -> server: the trained adapter and what the client observed.
+struct client_update {
+  uint32_t round = 0;
+  uint64_t base_version = 0;
+  uint32_t client = 0;
+  uint32_t rank = 0;
+  uint32_t samples = 0;       ///< local training examples (aggregation weight)
+  blob adapter;
+  scheduling::telemetry tel;
+  std::string error;          ///< set instead of `adapter` when training failed
+};
+
+/// Server -> aggregator: merge a round's on-time updates.
+struct aggregate_request {
+  uint32_t round = 0;
+  std::vector<client_update> updates;
+};
+
+/// Server -> aggregator: merge one late update into the global adapter.
+struct late_request {
+  uint64_t version = 0;       ///< current global version
+  blob global;
+  client_update update;
+};
+
+struct late_result {
+  bool merged = false;
+  uint64_t staleness = 0;     ///< version - update.base_version
+  double weight = 0;          ///< mixing weight used, when merged
+  std::string reason;         ///< why not, when rejected
+  blob global;                ///< the new global adapter, when merged
+};
+
+/// What a run ended with (see app/run_output for the file it becomes).
+struct run_summary {
+  uint32_t rounds = 0;
+  double time_to_target_s = -1;   ///< clock seconds; < 0: target never reached
+  double deadline_hit_rate = 0;   ///< rounds whose every participant was on time
+  uint64_t bytes_up = 0;
+  uint64_t bytes_down = 0;
+  double final_score = 0;
+  double final_loss = 0;
+  uint64_t on_time = 0;
+  uint64_t late_merged = 0;
+  uint64_t late_rejected = 0;
+  uint64_t failed = 0;
+  double clock_s = 0;             ///< clock time at the end (virtual or wall)
+  double wall_s = 0;
+  uint64_t final_version = 0;
+};
+
+// -- typed interfaces ---------------------------------------------------------
+
+/// Plans a round from the clients' telemetry.
+using scheduler_actor = caf::typed_actor<
+  caf::replies_to<plan_atom, scheduling::plan_input>::with<scheduling::round_plan>>;
+
+/// Aggregates heterogeneous-rank updates; merges late ones by staleness.
+using aggregator_actor = caf::typed_actor<
+  // on-time updates of a round -> the new global adapter (at r_max)
+  caf::replies_to<aggregate_atom, aggregate_request>::with<blob>,
+  // one late update -> merged (or rejected, with the reason)
+  caf::replies_to<late_atom, late_request>::with<late_result>>;
+
+/// Trains on its own shard; replies when the training job is done.
+using client_actor = caf::typed_actor<
+  caf::replies_to<train_task>::with<client_update>,
+  // internal: the compute job's result, sent by the job itself
+  caf::reacts_to<done_atom, client_update>>;
+
+/// Owns the round loop; replies with the summary when the run is over.
+using server_actor = caf::typed_actor<
+  caf::replies_to<run_atom>::with<run_summary>,
+  // internal: the wall-clock deadline timer of a round
+  caf::reacts_to<deadline_atom, uint32_t>>;
+
+/// Registers every message type with CAF (needed on both ends of a network link).
+void register_types(caf::actor_system_config& cfg);
+
+// -- inspect ------------------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, train_task& x) {
+  return f(caf::meta::type_name("train_task"), x.round, x.base_version, x.client, x.rank, x.steps,
+           x.seed, x.adapter);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, client_update& x) {
+  return f(caf::meta::type_name("client_update"), x.round, x.base_version, x.client, x.rank,
+           x.samples, x.adapter, x.tel, x.error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, aggregate_request& x) {
+  return f(caf::meta::type_name("aggregate_request"), x.round, x.updates);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, late_request& x) {
+  return f(caf::meta::type_name("late_request"), x.version, x.global, x.update);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, late_result& x) {
+  return f(caf::meta::type_name("late_result"), x.merged, x.staleness, x.weight, x.reason,
+           x.global);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_summary& x) {
+  return f(caf::meta::type_name("run_summary"), x.rounds, x.time_to_target_s,
+           x.deadline_hit_rate, x.bytes_up, x.bytes_down, x.final_score, x.final_loss, x.on_time,
+           x.late_merged, x.late_rejected, x.failed, x.clock_s, x.wall_s, x.final_version);
+}
+
+} // namespace fedq::actors
+
+namespace fedq::scheduling {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, telemetry& x) {
+  return f(caf::meta::type_name("telemetry"), x.round, x.rank, x.steps, x.tokens_per_step,
+           x.bytes_down, x.bytes_up, x.duration_s, x.compute_s, x.loss_before, x.loss_after,
+           x.memory_mb);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, client_view& x) {
+  return f(caf::meta::type_name("client_view"), x.id, x.tier, x.samples, x.has_telemetry, x.last);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, plan_input& x) {
+  return f(caf::meta::type_name("plan_input"), x.round, x.tokens_per_step, x.bytes_fixed,
+           x.bytes_per_rank, x.clients);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, assignment& x) {
+  return f(caf::meta::type_name("assignment"), x.client, x.rank, x.steps, x.predicted_s);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, round_plan& x) {
+  return f(caf::meta::type_name("round_plan"), x.round, x.deadline_s, x.clients, x.decision_us);
+}
+
+} // namespace fedq::scheduling

@@ -1,0 +1,155 @@
+#include "actors/round_book.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace fedq::actors {
+
+uint32_t round_record::on_time() const {
+  return static_cast<uint32_t>(std::count_if(participants.begin(), participants.end(),
+                                             [](const auto& p) { return p.on_time; }));
+}
+
+uint32_t round_record::missed() const {
+  return static_cast<uint32_t>(participants.size()) - on_time();
+}
+
+uint32_t round_record::late_merged() const {
+  return static_cast<uint32_t>(
+    std::count_if(late.begin(), late.end(), [](const auto& l) { return l.merged; }));
+}
+
+uint32_t round_record::late_rejected() const {
+  return static_cast<uint32_t>(late.size()) - late_merged();
+}
+
+uint64_t round_record::bytes_up() const {
+  uint64_t b = late_bytes_up;
+  for (const auto& p : participants)
+    b += p.on_time ? p.bytes_up : 0;
+  return b;
+}
+
+uint64_t round_record::bytes_down() const {
+  uint64_t b = 0;
+  for (const auto& p : participants)
+    b += p.bytes_down;
+  return b;
+}
+
+void round_book::open(uint32_t round, double t_start, double deadline_s, double decision_us,
+                      std::vector<participant_record> participants) {
+  if (open_)
+    throw std::logic_error("round_book: round " + std::to_string(rec_.round) + " is still open");
+  open_ = true;
+  rec_ = round_record{};
+  rec_.round = round;
+  rec_.t_start = t_start;
+  rec_.deadline_s = deadline_s;
+  rec_.decision_us = decision_us;
+  rec_.participants = std::move(participants);
+  updates_.clear();
+}
+
+participant_record* round_book::find(uint32_t client) {
+  for (auto& p : rec_.participants)
+    if (p.client == client)
+      return &p;
+  return nullptr;
+}
+
+bool round_book::expects(uint32_t client, uint32_t round) const {
+  if (!open_ || round != rec_.round)
+    return false;
+  for (const auto& p : rec_.participants)
+    if (p.client == client)
+      return p.duration_s < 0 && p.error.empty();
+  return false;
+}
+
+void round_book::arrived(const client_update& u, double now, uint64_t bytes_up) {
+  auto* p = find(u.client);
+  if (!p || !expects(u.client, u.round))
+    throw std::logic_error("round_book: unexpected update");
+  p->duration_s = now - rec_.t_start;
+  p->on_time = true;
+  p->bytes_up = bytes_up;
+  p->loss_before = u.tel.loss_before;
+  p->loss_after = u.tel.loss_after;
+  updates_[u.client] = u;
+}
+
+void round_book::failed(uint32_t client, double now, const std::string& error) {
+  if (auto* p = find(client)) {
+    p->duration_s = now - rec_.t_start;
+    p->error = error;
+  }
+}
+
+void round_book::late(late_record r, uint64_t bytes_up) {
+  rec_.late.push_back(std::move(r));
+  rec_.late_bytes_up += bytes_up;
+}
+
+bool round_book::complete() const {
+  return std::all_of(rec_.participants.begin(), rec_.participants.end(),
+                     [](const auto& p) { return p.on_time || !p.error.empty(); });
+}
+
+std::vector<client_update> round_book::take_updates() {
+  std::vector<client_update> out;
+  for (auto& [id, u] : updates_)
+    out.push_back(std::move(u));
+  updates_.clear();
+  return out;
+}
+
+round_record round_book::close(double now) {
+  open_ = false;
+  rec_.t_close = now;
+  rec_.deadline_met = !rec_.participants.empty() && complete() &&
+                      std::all_of(rec_.participants.begin(), rec_.participants.end(),
+                                  [&](const auto& p) {
+                                    return p.error.empty() && p.duration_s <= rec_.deadline_s;
+                                  });
+  double loss = 0;
+  uint32_t n = 0;
+  for (const auto& p : rec_.participants)
+    if (p.on_time) {
+      loss += p.loss_after;
+      ++n;
+    }
+  rec_.train_loss = n ? loss / n : 0;
+  return rec_;
+}
+
+run_summary summarize(const std::vector<round_record>& rounds,
+                      const std::vector<late_record>& after_last, uint64_t bytes_after_last,
+                      double target) {
+  run_summary s;
+  s.rounds = static_cast<uint32_t>(rounds.size());
+  uint32_t hits = 0;
+  for (const auto& r : rounds) {
+    hits += r.deadline_met ? 1 : 0;
+    s.bytes_up += r.bytes_up();
+    s.bytes_down += r.bytes_down();
+    s.on_time += r.on_time();
+    s.late_merged += r.late_merged();
+    s.late_rejected += r.late_rejected();
+    for (const auto& p : r.participants)
+      s.failed += p.error.empty() ? 0 : 1;
+    if (s.time_to_target_s < 0 && r.score >= target)
+      s.time_to_target_s = r.t_close;
+    s.final_score = r.score;
+    s.final_loss = r.eval_loss;
+    s.final_version = r.version;
+    s.clock_s = r.t_close;
+  }
+  for (const auto& l : after_last)
+    (l.merged ? s.late_merged : s.late_rejected) += 1;
+  s.bytes_up += bytes_after_last;
+  s.deadline_hit_rate = rounds.empty() ? 0 : double(hits) / rounds.size();
+  return s;
+}
+
+} // namespace fedq::actors

@@ -1,0 +1,101 @@
+#pragma once
+// The server's ledger: who was asked what in the open round, who answered
+// on time, what came late; and the records a run reports. Plain data and
+// logic, no actors.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "actors/messages.hpp"
+
+namespace fedq::actors {
+
+struct participant_record {
+  uint32_t client = 0;
+  uint32_t tier = 0;
+  uint32_t rank = 0;
+  uint32_t steps = 0;
+  double predicted_s = 0;   ///< the scheduler's prediction
+  double duration_s = -1;   ///< dispatch to arrival; < 0 while not arrived
+  bool on_time = false;
+  std::string error;        ///< training failed: why
+  uint64_t bytes_down = 0;
+  uint64_t bytes_up = 0;
+  double loss_before = 0;
+  double loss_after = 0;
+};
+
+/// A late update, merged or rejected.
+struct late_record {
+  uint32_t client = 0;
+  uint32_t from_round = 0;
+  double at_s = 0;
+  uint64_t staleness = 0;
+  bool merged = false;
+  double weight = 0;
+  std::string reason;
+};
+
+struct round_record {
+  uint32_t round = 0;
+  double t_start = 0;
+  double t_close = 0;
+  double deadline_s = 0;
+  bool deadline_met = false;      ///< every participant arrived by the deadline
+  uint64_t version = 0;           ///< global version after the round
+  std::vector<participant_record> participants;
+  std::vector<late_record> late;  ///< late updates handled while this round was open
+  uint64_t late_bytes_up = 0;     ///< bytes of those late updates
+  double score = 0;               ///< eval metric of the global adapter after the round
+  double eval_loss = 0;
+  double train_loss = 0;          ///< mean probe loss after training, on-time updates
+  double decision_us = 0;
+  double wall_s = 0;              ///< wall seconds since the run started
+
+  uint32_t on_time() const;
+  uint32_t missed() const;        ///< participants not on time (late or failed)
+  uint32_t late_merged() const;
+  uint32_t late_rejected() const;
+  uint64_t bytes_up() const;      ///< on-time and late payloads received in this round
+  uint64_t bytes_down() const;
+};
+
+class round_book {
+public:
+  void open(uint32_t round, double t_start, double deadline_s, double decision_us,
+            std::vector<participant_record> participants);
+  bool is_open() const { return open_; }
+  uint32_t round() const { return rec_.round; }
+  double deadline_at() const { return rec_.t_start + rec_.deadline_s; }
+
+  /// True if `client` is a participant of the open round `round` with no answer yet.
+  bool expects(uint32_t client, uint32_t round) const;
+  void arrived(const client_update& u, double now, uint64_t bytes_up);
+  void failed(uint32_t client, double now, const std::string& error);
+  void late(late_record r, uint64_t bytes_up);
+  /// Every participant has answered (or failed).
+  bool complete() const;
+
+  /// The on-time updates, ordered by client id (a deterministic aggregation order).
+  std::vector<client_update> take_updates();
+
+  /// Closes the round at `now` and hands out its record.
+  round_record close(double now);
+
+private:
+  participant_record* find(uint32_t client);
+  bool open_ = false;
+  round_record rec_;
+  std::map<uint32_t, client_update> updates_;
+};
+
+/// Folds round records (and late updates handled after the last round) into
+/// the run summary. time_to_target_s is the close time of the first round
+/// whose score reached `target`.
+run_summary summarize(const std::vector<round_record>& rounds,
+                      const std::vector<late_record>& after_last, uint64_t bytes_after_last,
+                      double target);
+
+} // namespace fedq::actors

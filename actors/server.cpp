@@ -1,0 +1,347 @@
+#include "actors/server.hpp"
+
+#include <chrono>
+#include <map>
+#include <random>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "compute/aggregation.hpp"
+#include "scheduling/event_queue.hpp"
+#include "serialization/adapter_payload.hpp"
+
+namespace fedq::actors {
+
+namespace {
+
+/// An event of the round loop: an update arriving, or a round's deadline.
+struct event {
+  bool deadline = false;
+  uint32_t client = 0;
+  uint32_t round = 0;
+};
+
+/// What came back for a task: an update, or the reason there is none.
+struct answer {
+  client_update update;
+  std::string error;
+};
+
+using key = std::pair<uint32_t, uint32_t>;  // (client, round)
+
+struct server_state;
+using server_ptr = server_actor::stateful_pointer<server_state>;
+
+/// The round loop. Updates and deadlines become events; pump() handles them
+/// in clock order, one at a time, and never while a request to the scheduler
+/// or the aggregator is outstanding. The two clocks differ only in when
+/// events enter the queue: on the virtual clock at dispatch (with the cost
+/// model's arrival time) and at round start (the deadline); on the wall clock
+/// when the update or the timer actually fires.
+struct server_state {
+  server_ptr self = nullptr;
+  std::shared_ptr<server_setup> s;
+  scheduling::event_queue<event> queue;
+  std::map<key, answer> answers;
+  std::map<uint32_t, double> dispatched_at;  // clients with a task in flight
+  std::map<uint32_t, scheduling::telemetry> last_tel;
+  round_book book;
+  std::vector<round_record> records;
+  std::vector<late_record> after_last;
+  uint64_t after_last_bytes = 0;
+  blob global;
+  uint64_t version = 0;
+  uint32_t next_round = 0;
+  bool waiting = false;   // a request is outstanding
+  bool finishing = false; // no more rounds: drain in-flight updates
+  bool done = false;
+  double now = 0;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  std::mt19937_64 rng;
+  caf::typed_response_promise<run_summary> promise;
+
+  const server_options& opts() const { return s->opts; }
+  bool virtual_clock() const { return opts().clock == clock_kind::virtual_clock; }
+  double wall() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  double clock() const { return virtual_clock() ? now : wall(); }
+
+  void fail(const std::string& reason) {
+    spdlog::error("run failed: {}", reason);
+    done = true;
+    promise.deliver(caf::make_error(caf::sec::runtime_error, reason));
+    self->quit();
+  }
+
+  /// Asks the scheduler for the next round's plan; false when every client
+  /// is busy (then the next arrival frees one).
+  bool start_round() {
+    std::vector<uint32_t> idle;
+    for (const auto& c : opts().clients)
+      if (!dispatched_at.count(c.id))
+        idle.push_back(c.id);
+    if (idle.empty())
+      return false;
+    auto k = opts().clients_per_round;
+    if (k > 0 && k < idle.size()) {
+      std::shuffle(idle.begin(), idle.end(), rng);
+      idle.resize(k);
+      std::sort(idle.begin(), idle.end());
+    }
+    scheduling::plan_input in;
+    in.round = next_round;
+    in.tokens_per_step = opts().tokens_per_step;
+    in.bytes_fixed = opts().payload.fixed;
+    in.bytes_per_rank = opts().payload.per_rank;
+    for (auto id : idle) {
+      const auto& c = opts().clients[id];
+      scheduling::client_view v{id, c.tier, c.samples, false, {}};
+      if (auto it = last_tel.find(id); it != last_tel.end()) {
+        v.has_telemetry = true;
+        v.last = it->second;
+      }
+      in.clients.push_back(v);
+    }
+    waiting = true;
+    self->request(s->scheduler, caf::infinite, plan_atom::value, std::move(in))
+      .then(
+        [this](scheduling::round_plan& plan) {
+          waiting = false;
+          dispatch(plan);
+          pump();
+        },
+        [this](caf::error& e) { fail("scheduler: " + self->system().render(e)); });
+    return true;
+  }
+
+  void dispatch(const scheduling::round_plan& plan) {
+    auto global_adapter = serialization::decode(global);
+    std::vector<participant_record> parts;
+    double t = clock();
+    for (const auto& a : plan.clients) {
+      if (a.rank < 1 || a.rank > opts().r_max || a.client >= opts().clients.size())
+        return fail("scheduler planned rank " + std::to_string(a.rank) + " for client " +
+                    std::to_string(a.client) + " (ranks must lie in 1..r_max = " +
+                    std::to_string(opts().r_max) + ")");
+      const auto& info = opts().clients[a.client];
+      train_task task{plan.round, version, a.client, a.rank, a.steps,
+                      scheduling::mix_seed(opts().seed, a.client, plan.round),
+                      serialization::encode(compute::truncate(global_adapter, a.rank))};
+      participant_record p;
+      p.client = a.client;
+      p.tier = info.tier;
+      p.rank = a.rank;
+      p.steps = a.steps;
+      p.predicted_s = a.predicted_s;
+      p.bytes_down = task.adapter.size();
+      parts.push_back(p);
+      dispatched_at[a.client] = t;
+      if (virtual_clock()) {
+        const auto& tier = opts().tiers.at(info.tier);
+        scheduling::work_item w{a.rank, a.steps, opts().tokens_per_step, p.bytes_down,
+                                p.bytes_down};
+        double d = scheduling::nominal_seconds(opts().cost, tier, w) *
+                   scheduling::jitter_factor(opts().seed, a.client, plan.round, tier.jitter);
+        queue.push(t + d, event{false, a.client, plan.round});
+      }
+      uint32_t client = a.client, round = plan.round;
+      self->request(s->clients.at(client), caf::infinite, std::move(task))
+        .then([this, client, round](client_update& u) { on_answer(client, round, {std::move(u), {}}); },
+              [this, client, round](caf::error& e) {
+                on_answer(client, round, {{}, self->system().render(e)});
+              });
+    }
+    book.open(plan.round, t, plan.deadline_s, plan.decision_us, std::move(parts));
+    ++next_round;
+    if (opts().mode == round_mode::deadline) {
+      if (virtual_clock())
+        queue.push(t + plan.deadline_s, event{true, 0, plan.round});
+      else
+        self->delayed_send(caf::actor_cast<server_actor>(self),
+                           std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::duration<double>(plan.deadline_s)),
+                           deadline_atom::value, plan.round);
+    }
+  }
+
+  void on_answer(uint32_t client, uint32_t round, answer a) {
+    answers[{client, round}] = std::move(a);
+    if (!virtual_clock())
+      queue.push(wall(), event{false, client, round});
+    pump();
+  }
+
+  void on_deadline_timer(uint32_t round) {
+    queue.push(wall(), event{true, 0, round});
+    pump();
+  }
+
+  /// Handles events in clock order. A round starts as soon as the previous
+  /// one closed, before any later event is looked at.
+  void pump() {
+    while (!waiting && !done) {
+      if (!finishing && !book.is_open() && start_round())
+        continue; // waiting for the plan
+      if (queue.empty())
+        break;
+      const auto& top = queue.top();
+      if (!top.event.deadline && !answers.count({top.event.client, top.event.round}))
+        break; // its result is still being computed
+      auto e = queue.pop();
+      now = std::max(now, e.time);
+      if (e.event.deadline) {
+        if (book.is_open() && book.round() == e.event.round)
+          close_round();
+      } else {
+        handle_arrival(e.event.client, e.event.round);
+      }
+    }
+    if (!waiting && !done && finishing)
+      maybe_finish();
+  }
+
+  void handle_arrival(uint32_t client, uint32_t round) {
+    auto node = answers.extract({client, round});
+    answer a = std::move(node.mapped());
+    double t = clock();
+    double duration = t - dispatched_at[client];
+    dispatched_at.erase(client);
+    if (!a.error.empty()) {
+      spdlog::warn("round {}: client {} failed: {}", round, client, a.error);
+      if (book.expects(client, round)) {
+        book.failed(client, t, a.error);
+        if (book.complete())
+          close_round();
+      } else {
+        record_late({client, round, t, 0, false, 0, "training failed: " + a.error}, 0);
+      }
+      return;
+    }
+    client_update& u = a.update;
+    u.tel.duration_s = duration;
+    last_tel[client] = u.tel;
+    uint64_t bytes = u.adapter.size();
+    if (book.expects(client, round)) {
+      book.arrived(u, t, bytes);
+      if (book.complete())
+        close_round();
+      return;
+    }
+    waiting = true;
+    late_request req{version, global, std::move(u)};
+    self->request(s->aggregator, caf::infinite, late_atom::value, std::move(req))
+      .then(
+        [this, client, round, t, bytes](late_result& r) {
+          waiting = false;
+          if (r.merged) {
+            global = std::move(r.global);
+            ++version;
+          }
+          record_late({client, round, t, r.staleness, r.merged, r.weight, r.reason}, bytes);
+          pump();
+        },
+        [this](caf::error& e) { fail("aggregator: " + self->system().render(e)); });
+  }
+
+  void record_late(late_record r, uint64_t bytes) {
+    if (r.merged)
+      spdlog::info("late update from client {} (round {}, staleness {}) merged with weight {:.3f}",
+                   r.client, r.from_round, r.staleness, r.weight);
+    else
+      spdlog::warn("late update from client {} (round {}) rejected: {}", r.client, r.from_round,
+                   r.reason);
+    if (s->observer)
+      s->observer->on_late(r);
+    if (book.is_open()) {
+      book.late(std::move(r), bytes);
+    } else {
+      after_last.push_back(std::move(r));
+      after_last_bytes += bytes;
+    }
+  }
+
+  void close_round() {
+    auto updates = book.take_updates();
+    auto rec = book.close(clock());
+    if (updates.empty()) {
+      spdlog::warn("round {}: no update arrived by the deadline; global adapter unchanged",
+                    rec.round);
+      return finish_round(std::move(rec));
+    }
+    waiting = true;
+    aggregate_request req{rec.round, std::move(updates)};
+    self->request(s->aggregator, caf::infinite, aggregate_atom::value, std::move(req))
+      .then(
+        [this, rec](blob& g) mutable {
+          waiting = false;
+          global = std::move(g);
+          ++version;
+          finish_round(std::move(rec));
+          pump();
+        },
+        [this](caf::error& e) { fail("aggregator: " + self->system().render(e)); });
+  }
+
+  compute::eval_result evaluate() const {
+    return compute::evaluate(*s->backbone, serialization::decode(global), s->eval);
+  }
+
+  void finish_round(round_record rec) {
+    auto ev = evaluate();
+    rec.score = ev.accuracy;
+    rec.eval_loss = ev.loss;
+    rec.version = version;
+    rec.wall_s = wall();
+    if (s->observer)
+      s->observer->on_round(rec);
+    bool reached = rec.score >= opts().target;
+    records.push_back(std::move(rec));
+    if (records.size() >= opts().rounds || (opts().stop_at_target && reached))
+      finishing = true;
+  }
+
+  void maybe_finish() {
+    if (!dispatched_at.empty())
+      return; // updates still in flight: they are merged (or rejected) before the end
+    auto summary = summarize(records, after_last, after_last_bytes, opts().target);
+    if (!after_last.empty()) {
+      auto ev = evaluate(); // the final model includes the updates merged after the last round
+      summary.final_score = ev.accuracy;
+      summary.final_loss = ev.loss;
+    }
+    summary.final_version = version;
+    summary.clock_s = std::max(summary.clock_s, clock());
+    summary.wall_s = wall();
+    done = true;
+    promise.deliver(summary);
+    self->quit();
+  }
+};
+
+server_actor::behavior_type server_behavior(server_ptr self, std::shared_ptr<server_setup> setup) {
+  auto& st = self->state;
+  st.self = self;
+  st.s = std::move(setup);
+  st.global = st.s->initial_global;
+  st.rng.seed(scheduling::mix_seed(st.s->opts.seed, 0xffffffffu, 0));
+  return {
+    [self](run_atom) -> caf::typed_response_promise<run_summary> {
+      auto& st = self->state;
+      st.promise = self->make_response_promise<run_summary>();
+      st.t0 = std::chrono::steady_clock::now();
+      st.pump();
+      return st.promise;
+    },
+    [self](deadline_atom, uint32_t round) { self->state.on_deadline_timer(round); },
+  };
+}
+
+} // namespace
+
+server_actor spawn_server(caf::actor_system& sys, server_setup setup) {
+  return sys.spawn(server_behavior, std::make_shared<server_setup>(std::move(setup)));
+}
+
+} // namespace fedq::actors

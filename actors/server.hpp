@@ -1,0 +1,64 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "actors/round_book.hpp"
+#include "compute/model.hpp"
+#include "scheduling/cost_model.hpp"
+
+namespace fedq::actors {
+
+/// sync: a round waits for every participant (FedAvg-LoRA). deadline: a round
+/// closes at its deadline (or when all arrived); late updates are merged
+/// asynchronously with a staleness weight.
+enum class round_mode { sync, deadline };
+
+/// virtual: durations from the tiers' cost model, events in virtual-time
+/// order (reproducible). wall: real compute time and real timers.
+enum class clock_kind { virtual_clock, wall };
+
+struct client_info {
+  uint32_t id = 0;
+  uint32_t tier = 0;
+  uint32_t samples = 0;
+};
+
+struct server_options {
+  round_mode mode = round_mode::deadline;
+  clock_kind clock = clock_kind::virtual_clock;
+  uint32_t rounds = 20;
+  uint32_t clients_per_round = 0;  ///< 0: every idle client
+  double target = 0.8;
+  bool stop_at_target = false;
+  uint32_t r_max = 16;
+  uint64_t seed = 1;
+  uint32_t tokens_per_step = 0;    ///< for the cost model
+  compute::payload_size payload;   ///< for the scheduler's byte model
+  scheduling::cost_options cost;
+  std::vector<scheduling::tier_profile> tiers;
+  std::vector<client_info> clients;
+};
+
+/// Receives the run's records as they are made (on the server's thread).
+struct run_observer {
+  virtual ~run_observer() = default;
+  virtual void on_round(const round_record&) {}
+  virtual void on_late(const late_record&) {}
+};
+
+struct server_setup {
+  server_options opts;
+  std::shared_ptr<const compute::backbone> backbone;  ///< for evaluation
+  std::vector<data::example> eval;
+  blob initial_global;
+  scheduler_actor scheduler;
+  aggregator_actor aggregator;
+  std::vector<client_actor> clients;  ///< indexed like opts.clients
+  run_observer* observer = nullptr;
+};
+
+server_actor spawn_server(caf::actor_system& sys, server_setup setup);
+
+} // namespace fedq::actors

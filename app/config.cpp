@@ -1,0 +1,420 @@
+#include "app/config.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "data/partition.hpp"
+#include "data/sst2.hpp"
+#include "data/synthetic_task.hpp"
+
+namespace fedq::app {
+
+namespace {
+
+/// The one list of scalar settings: reading, unknown-key checks and writing
+/// the effective config all walk it.
+template <class F>
+void fields(experiment_config& c, F&& f) {
+  f("seed", c.seed);
+  f("run.rounds", c.run.rounds);
+  f("run.clients_per_round", c.run.clients_per_round);
+  f("run.target", c.run.target);
+  f("run.stop_at_target", c.run.stop_at_target);
+  f("run.clock", c.run.clock);
+  f("run.compute_threads", c.run.compute_threads);
+  f("round.mode", c.round.mode);
+  f("round.deadline_s", c.round.deadline_s);
+  f("scheduler.policy", c.scheduler.name);
+  f("scheduler.rank", c.scheduler.rank);
+  f("scheduler.r_min", c.scheduler.r_min);
+  f("scheduler.r_max", c.scheduler.r_max);
+  f("scheduler.local_steps", c.scheduler.local_steps);
+  f("scheduler.percentile", c.scheduler.percentile);
+  f("scheduler.ewma", c.scheduler.ewma);
+  f("aggregator.staleness", c.aggregator.staleness);
+  f("aggregator.alpha", c.aggregator.alpha);
+  f("aggregator.a", c.aggregator.a);
+  f("aggregator.b", c.aggregator.b);
+  f("aggregator.max_staleness", c.aggregator.max_staleness);
+  f("model.d_model", c.model.d_model);
+  f("model.layers", c.model.layers);
+  f("model.heads", c.model.heads);
+  f("model.ffn", c.model.ffn);
+  f("model.max_len", c.model.max_len);
+  f("model.lora_alpha", c.model.lora_alpha);
+  f("model.targets", c.model.targets);
+  f("train.lr", c.train.lr);
+  f("train.weight_decay", c.train.weight_decay);
+  f("train.batch_size", c.train.batch_size);
+  f("data.task", c.data.task);
+  f("data.dir", c.data.dir);
+  f("data.dirichlet_alpha", c.data.dirichlet_alpha);
+  f("data.samples_per_client", c.data.samples_per_client);
+  f("data.eval_samples", c.data.eval_samples);
+  f("data.min_samples", c.data.min_samples);
+  f("cost.step_base_s", c.cost.step_base_s);
+  f("cost.step_per_rank_s", c.cost.step_per_rank_s);
+  f("cost.ref_tokens", c.cost.ref_tokens);
+}
+
+template <class F>
+void tier_fields(scheduling::tier_profile& t, F&& f) {
+  f("name", t.name);
+  f("count", t.count);
+  f("compute_factor", t.compute_factor);
+  f("memory_gb", t.memory_gb);
+  f("up_mbps", t.up_mbps);
+  f("down_mbps", t.down_mbps);
+  f("latency_s", t.latency_s);
+  f("jitter", t.jitter);
+  f("threads", t.threads);
+}
+
+std::string where(const toml::node& n) {
+  const auto& src = n.source();
+  std::string file = src.path ? std::string(*src.path) : std::string("<config>");
+  return src.begin.line ? file + ":" + std::to_string(src.begin.line) : file;
+}
+
+[[noreturn]] void bad(const toml::node& n, const std::string& key, const std::string& want) {
+  std::ostringstream v;
+  n.visit([&v](const auto& x) { v << x; });
+  throw config_error(where(n) + ": " + key + " must be " + want + ", got " + v.str());
+}
+
+void read_value(const toml::node& n, const std::string& key, std::string& v) {
+  if (!n.is_string())
+    bad(n, key, "a string");
+  v = *n.value<std::string>();
+}
+
+void read_value(const toml::node& n, const std::string& key, bool& v) {
+  if (!n.is_boolean())
+    bad(n, key, "true or false");
+  v = *n.value<bool>();
+}
+
+void read_value(const toml::node& n, const std::string& key, double& v) {
+  if (!n.is_number())
+    bad(n, key, "a number");
+  v = *n.value<double>();
+}
+
+template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
+void read_value(const toml::node& n, const std::string& key, T& v) {
+  if (!n.is_integer())
+    bad(n, key, "an integer");
+  auto x = *n.value<int64_t>();
+  if (x < 0 || static_cast<uint64_t>(x) > std::numeric_limits<T>::max())
+    bad(n, key, "a non-negative integer in range");
+  v = static_cast<T>(x);
+}
+
+void read_value(const toml::node& n, const std::string& key, std::vector<std::string>& v) {
+  auto* arr = n.as_array();
+  if (!arr)
+    bad(n, key, "an array of strings");
+  v.clear();
+  for (const auto& e : *arr) {
+    if (!e.is_string())
+      bad(n, key, "an array of strings");
+    v.push_back(*e.value<std::string>());
+  }
+}
+
+void write_value(toml::table& t, const std::string& key, const std::vector<std::string>& v) {
+  toml::array a;
+  for (const auto& s : v)
+    a.push_back(s);
+  t.insert_or_assign(key, std::move(a));
+}
+void write_value(toml::table& t, const std::string& key, const std::string& v) {
+  t.insert_or_assign(key, v);
+}
+void write_value(toml::table& t, const std::string& key, bool v) { t.insert_or_assign(key, v); }
+void write_value(toml::table& t, const std::string& key, double v) { t.insert_or_assign(key, v); }
+template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
+void write_value(toml::table& t, const std::string& key, T v) {
+  t.insert_or_assign(key, static_cast<int64_t>(v));
+}
+
+/// The table at a dotted key's parent, created on demand; returns the leaf name.
+std::pair<toml::table*, std::string> parent_of(toml::table& root, const std::string& key) {
+  toml::table* t = &root;
+  std::string rest = key;
+  for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+    auto part = rest.substr(0, dot);
+    auto* child = (*t)[part].as_table();
+    if (!child) {
+      t->insert_or_assign(part, toml::table{});
+      child = (*t)[part].as_table();
+    }
+    t = child;
+    rest = rest.substr(dot + 1);
+  }
+  return {t, rest};
+}
+
+void apply_override(toml::table& root, const std::string& kv) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw config_error("--set " + kv + ": expected key=value (e.g. --set round.mode=sync)");
+  std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+  std::string source = "--set " + kv;
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value, source);
+  } catch (const toml::parse_error&) {
+    parsed = toml::parse("v = \"\"", source); // a bare word: take it as a string
+    parsed.insert_or_assign("v", value);
+  }
+  auto [t, leaf] = parent_of(root, key);
+  t->insert_or_assign(leaf, *parsed.get("v"));
+}
+
+void check_unknown(const toml::table& t, const std::string& prefix,
+                   const std::set<std::string>& known) {
+  for (const auto& [k, node] : t) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (key == "tiers")
+      continue;
+    if (auto* sub = node.as_table()) {
+      check_unknown(*sub, key, known);
+      continue;
+    }
+    if (!known.count(key)) {
+      std::string hint;
+      auto dot = key.find('.');
+      std::string section = dot == std::string::npos ? "" : key.substr(0, dot + 1);
+      for (const auto& kk : known)
+        if (!section.empty() && kk.rfind(section, 0) == 0)
+          hint += (hint.empty() ? "" : ", ") + kk;
+      throw config_error(where(node) + ": unknown key '" + key + "'" +
+                         (hint.empty() ? "" : " (known in this section: " + hint + ")"));
+    }
+  }
+}
+
+std::vector<scheduling::tier_profile> read_tiers(const toml::node& n) {
+  auto* arr = n.as_array();
+  if (!arr || !arr->is_array_of_tables())
+    bad(n, "tiers", "an array of tables ([[tiers]])");
+  auto defaults = scheduling::default_tiers(0, 0, 0);
+  std::vector<scheduling::tier_profile> out;
+  for (const auto& e : *arr) {
+    const auto& tbl = *e.as_table();
+    scheduling::tier_profile t = defaults.front();
+    if (auto name = tbl["name"].value<std::string>())
+      for (const auto& d : defaults)
+        if (d.name == *name)
+          t = d;
+    std::set<std::string> known;
+    tier_fields(t, [&](const char* key, auto& v) {
+      known.insert(key);
+      if (auto* node = tbl.get(key))
+        read_value(*node, std::string("tiers.") + key, v);
+    });
+    for (const auto& [k, node] : tbl)
+      if (!known.count(std::string(k.str())))
+        throw config_error(where(node) + ": unknown key 'tiers." + std::string(k.str()) +
+                           "' (known: name, count, compute_factor, memory_gb, up_mbps, "
+                           "down_mbps, latency_s, jitter, threads)");
+    if (t.name.empty())
+      throw config_error(where(e) + ": every [[tiers]] needs a name");
+    auto fail = [&](const std::string& what) {
+      throw config_error(where(e) + ": tier '" + t.name + "': " + what);
+    };
+    if (t.compute_factor <= 0)
+      fail("compute_factor must be > 0");
+    if (t.up_mbps <= 0 || t.down_mbps <= 0)
+      fail("up_mbps and down_mbps must be > 0");
+    if (t.latency_s < 0 || t.jitter < 0)
+      fail("latency_s and jitter must be >= 0");
+    if (t.memory_gb <= 0)
+      fail("memory_gb must be > 0");
+    if (t.threads < 1)
+      fail("threads must be >= 1");
+    out.push_back(t);
+  }
+  return out;
+}
+
+template <class T>
+void require(bool ok, const std::string& key, const T& value, const std::string& rule) {
+  if (!ok) {
+    std::ostringstream os;
+    os << "config: " << key << " = " << value << ": " << rule;
+    throw config_error(os.str());
+  }
+}
+
+void validate(const experiment_config& c) {
+  require(c.run.rounds >= 1, "run.rounds", c.run.rounds, "must be at least 1");
+  require(c.run.target > 0 && c.run.target <= 1, "run.target", c.run.target, "must lie in (0, 1]");
+  require(c.run.clock == "virtual" || c.run.clock == "wall", "run.clock", c.run.clock,
+          "must be virtual or wall");
+  require(c.round.mode == "sync" || c.round.mode == "deadline", "round.mode", c.round.mode,
+          "must be sync or deadline");
+  require(c.round.deadline_s > 0, "round.deadline_s", c.round.deadline_s, "must be > 0");
+  const auto& names = scheduling::policy_names();
+  require(std::find(names.begin(), names.end(), c.scheduler.name) != names.end(),
+          "scheduler.policy", c.scheduler.name, "must be fixed or deadline-aware");
+  require(c.scheduler.r_min >= 1, "scheduler.r_min", c.scheduler.r_min, "must be at least 1");
+  require(c.scheduler.r_max >= c.scheduler.r_min, "scheduler.r_max", c.scheduler.r_max,
+          "must be >= scheduler.r_min (" + std::to_string(c.scheduler.r_min) + ")");
+  require(c.scheduler.rank >= c.scheduler.r_min && c.scheduler.rank <= c.scheduler.r_max,
+          "scheduler.rank", c.scheduler.rank,
+          "must lie in scheduler.r_min..scheduler.r_max (" + std::to_string(c.scheduler.r_min) +
+            ".." + std::to_string(c.scheduler.r_max) + ")");
+  require(c.scheduler.local_steps >= 1, "scheduler.local_steps", c.scheduler.local_steps,
+          "must be at least 1");
+  require(c.scheduler.percentile > 0 && c.scheduler.percentile <= 1, "scheduler.percentile",
+          c.scheduler.percentile, "must lie in (0, 1]");
+  require(c.scheduler.ewma > 0 && c.scheduler.ewma <= 1, "scheduler.ewma", c.scheduler.ewma,
+          "must lie in (0, 1]");
+  try {
+    compute::parse_staleness_fn(c.aggregator.staleness);
+  } catch (const std::invalid_argument& e) {
+    throw config_error(std::string("config: aggregator.staleness: ") + e.what());
+  }
+  require(c.aggregator.alpha > 0 && c.aggregator.alpha <= 1, "aggregator.alpha",
+          c.aggregator.alpha, "must lie in (0, 1]");
+  require(c.model.heads >= 1 && c.model.d_model % c.model.heads == 0, "model.heads", c.model.heads,
+          "must divide model.d_model (" + std::to_string(c.model.d_model) + ")");
+  require(c.model.layers >= 1 && c.model.max_len >= 1 && c.model.ffn >= 1, "model.layers",
+          c.model.layers, "model.layers, model.ffn and model.max_len must be at least 1");
+  for (const auto& t : c.model.targets)
+    require(t == "q" || t == "k" || t == "v" || t == "o", "model.targets", t,
+            "LoRA targets must be among q, k, v, o");
+  require(!c.model.targets.empty(), "model.targets", "[]", "needs at least one of q, k, v, o");
+  require(c.train.lr > 0, "train.lr", c.train.lr, "must be > 0");
+  require(c.train.batch_size >= 1, "train.batch_size", c.train.batch_size, "must be at least 1");
+  require(c.data.task == "synthetic" || c.data.task == "sst2", "data.task", c.data.task,
+          "must be synthetic or sst2");
+  require(c.data.task != "sst2" || !c.data.dir.empty(), "data.dir", "\"\"",
+          "data.task = sst2 needs data.dir (the GLUE folder, e.g. ../shared/data/glue)");
+  require(c.data.dirichlet_alpha > 0, "data.dirichlet_alpha", c.data.dirichlet_alpha,
+          "must be > 0");
+  require(c.cost.ref_tokens >= 1, "cost.ref_tokens", c.cost.ref_tokens, "must be at least 1");
+  uint32_t clients = 0;
+  for (const auto& t : c.tiers)
+    clients += t.count;
+  require(clients >= 1, "tiers", clients, "the tiers' counts must add up to at least 1 client");
+}
+
+} // namespace
+
+experiment_config parse_config(const std::string& toml_text, const std::string& source,
+                               const std::vector<std::string>& overrides) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    throw config_error(source + ":" + std::to_string(e.source().begin.line) + ": " +
+                       std::string(e.description()));
+  }
+  for (const auto& kv : overrides)
+    apply_override(root, kv);
+  experiment_config c;
+  std::set<std::string> known;
+  fields(c, [&](const char* key, auto& v) {
+    known.insert(key);
+    if (auto* node = root.at_path(key).node())
+      read_value(*node, key, v);
+  });
+  check_unknown(root, "", known);
+  if (auto* node = root.get("tiers"))
+    c.tiers = read_tiers(*node);
+  validate(c);
+  return c;
+}
+
+experiment_config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in)
+    throw config_error(path + ": cannot open config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path, overrides);
+}
+
+std::string to_toml(const experiment_config& c_in) {
+  experiment_config c = c_in;
+  toml::table root;
+  fields(c, [&](const char* key, auto& v) {
+    auto [t, leaf] = parent_of(root, key);
+    write_value(*t, leaf, v);
+  });
+  toml::array tiers;
+  for (auto t : c.tiers) {
+    toml::table tt;
+    tier_fields(t, [&](const char* key, auto& v) { write_value(tt, key, v); });
+    tiers.push_back(std::move(tt));
+  }
+  root.insert_or_assign("tiers", std::move(tiers));
+  std::ostringstream os;
+  os << root << "\n";
+  return os.str();
+}
+
+actors::experiment_setup make_setup(const experiment_config& c) {
+  actors::experiment_setup s;
+  uint32_t clients = 0;
+  for (const auto& t : c.tiers)
+    clients += t.count;
+  if (c.data.task == "sst2") {
+    s.task = data::sst2_task(c.data.dir);
+    if (c.data.eval_samples > 0 && c.data.eval_samples < s.task.eval.items.size())
+      s.task.eval.items.resize(c.data.eval_samples);
+  } else {
+    s.task = data::synthetic_task(clients * c.data.samples_per_client, c.data.eval_samples, c.seed);
+  }
+  try {
+    s.shards = data::dirichlet_split(s.task.train, clients, c.data.dirichlet_alpha,
+                                     c.data.min_samples, c.seed);
+  } catch (const std::invalid_argument& e) {
+    throw config_error(e.what());
+  }
+
+  s.model = c.model;
+  s.model.classes = s.task.train.num_classes;
+  s.model.r_max = c.scheduler.r_max;
+  s.model.seed = c.seed;
+  s.train = c.train;
+  s.policy = c.scheduler;
+  s.policy.deadline_s = c.round.deadline_s;
+  s.staleness.fn = compute::parse_staleness_fn(c.aggregator.staleness);
+  s.staleness.alpha = c.aggregator.alpha;
+  s.staleness.a = c.aggregator.a;
+  s.staleness.b = c.aggregator.b;
+  s.staleness.max_staleness = c.aggregator.max_staleness;
+  s.compute_threads = c.run.compute_threads;
+  s.adapter_seed = c.seed + 1;
+
+  auto& o = s.server;
+  o.mode = c.round.mode == "sync" ? actors::round_mode::sync : actors::round_mode::deadline;
+  o.clock = c.run.clock == "wall" ? actors::clock_kind::wall : actors::clock_kind::virtual_clock;
+  o.rounds = c.run.rounds;
+  o.clients_per_round = c.run.clients_per_round;
+  o.target = c.run.target;
+  o.stop_at_target = c.run.stop_at_target;
+  o.r_max = c.scheduler.r_max;
+  o.seed = c.seed;
+  o.tokens_per_step = c.train.batch_size * c.model.max_len;
+  o.payload = compute::adapter_size(s.model);
+  o.cost = c.cost;
+  o.tiers = c.tiers;
+  for (uint32_t tier = 0; tier < c.tiers.size(); ++tier)
+    for (uint32_t k = 0; k < c.tiers[tier].count; ++k) {
+      auto id = static_cast<uint32_t>(o.clients.size());
+      o.clients.push_back({id, tier, static_cast<uint32_t>(s.shards[id].size())});
+    }
+  return s;
+}
+
+} // namespace fedq::app

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "actors/experiment.hpp"
+
+namespace fedq::app {
+
+/// A configuration the run cannot start with; the message names the file (or
+/// --set), the line where known, the key, and what would be accepted.
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Every setting of `fedq run`, parsed once from TOML. Defaults here are the
+/// defaults of a config that omits a key (configs/quickstart.toml shows all).
+struct experiment_config {
+  uint64_t seed = 1;
+  struct run_section {
+    uint32_t rounds = 20;
+    uint32_t clients_per_round = 0;
+    double target = 0.8;
+    bool stop_at_target = false;
+    std::string clock = "virtual";
+    uint32_t compute_threads = 0;
+  } run;
+  struct round_section {
+    std::string mode = "deadline";
+    double deadline_s = 30.0;
+  } round;
+  scheduling::policy_options scheduler;
+  struct aggregator_section {
+    std::string staleness = "polynomial";
+    double alpha = 0.6;
+    double a = 0.5;
+    double b = 10;
+    uint32_t max_staleness = 8;
+  } aggregator;
+  compute::model_options model;
+  compute::train_options train;
+  struct data_section {
+    std::string task = "synthetic";
+    std::string dir;
+    double dirichlet_alpha = 0.3;
+    uint32_t samples_per_client = 160;  ///< synthetic: examples generated per client
+    uint32_t eval_samples = 400;        ///< synthetic: eval examples; sst2: 0 = whole dev set
+    uint32_t min_samples = 16;
+  } data;
+  scheduling::cost_options cost;
+  std::vector<scheduling::tier_profile> tiers = scheduling::default_tiers(2, 2, 2);
+};
+
+/// Reads `path`, applies `overrides` ("key=value", TOML values; bare words are
+/// strings), validates. Throws config_error.
+experiment_config load_config(const std::string& path, const std::vector<std::string>& overrides);
+
+/// The same, from TOML text (`source` names it in errors).
+experiment_config parse_config(const std::string& toml_text, const std::string& source,
+                               const std::vector<std::string>& overrides);
+
+/// The effective configuration as TOML, every key present.
+std::string to_toml(const experiment_config& c);
+
+/// Loads the task's data, partitions it and fills an experiment setup.
+/// Throws config_error (or data errors) with the reason.
+actors::experiment_setup make_setup(const experiment_config& c);
+
+} // namespace fedq::app

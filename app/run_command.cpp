@@ -1,0 +1,56 @@
+#include "app/run_command.hpp"
+
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "app/config.hpp"
+#include "app/run_output.hpp"
+#include "data/sst2.hpp"
+
+namespace fedq::app {
+
+int run_command(const run_args& args) {
+  experiment_config cfg;
+  actors::experiment_setup setup;
+  try {
+    auto overrides = args.overrides;
+    if (!args.data_dir.empty())
+      overrides.push_back("data.dir=\"" + args.data_dir + "\"");
+    cfg = load_config(args.config, overrides);
+    setup = make_setup(cfg);
+  } catch (const config_error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const data::data_error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+  spdlog::set_level(args.quiet ? spdlog::level::warn : spdlog::level::info);
+
+  auto dir = args.out.empty() ? default_out_dir(args.config, cfg.round.mode)
+                              : std::filesystem::path(args.out);
+  std::vector<std::string> tier_names;
+  for (const auto& t : cfg.tiers)
+    tier_names.push_back(t.name);
+  bool virtual_clock = cfg.run.clock == "virtual";
+  try {
+    run_output out(dir, tier_names, cfg.run.rounds, virtual_clock, !args.quiet);
+    out.write_config(to_toml(cfg));
+    std::cout << "fedq run: " << setup.server.clients.size() << " clients, task "
+              << cfg.data.task << " (" << setup.task.train.items.size() << " train, "
+              << setup.task.eval.items.size() << " eval), mode " << cfg.round.mode
+              << ", policy " << cfg.scheduler.name << ", " << cfg.run.clock << " clock, seed "
+              << cfg.seed << "\n";
+    auto summary = actors::run_experiment(setup, &out);
+    out.write_summary(summary, cfg.run.target, cfg.round.mode, cfg.scheduler.name, cfg.seed);
+    std::cout << "summary: " << describe(summary, virtual_clock) << "\n"
+              << "output: " << out.dir().string() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "error: run failed: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+} // namespace fedq::app

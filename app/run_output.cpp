@@ -1,0 +1,131 @@
+#include "app/run_output.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace fedq::app {
+
+using nlohmann::json;
+
+run_output::run_output(std::filesystem::path dir, std::vector<std::string> tier_names,
+                       uint32_t rounds, bool virtual_clock, bool print_progress)
+  : dir_(std::move(dir)), tiers_(std::move(tier_names)), total_rounds_(rounds),
+    virtual_(virtual_clock), progress_(print_progress) {
+  std::filesystem::create_directories(dir_);
+  rounds_.open(dir_ / "rounds.jsonl");
+  if (!rounds_)
+    throw std::runtime_error((dir_ / "rounds.jsonl").string() + ": cannot write");
+}
+
+void run_output::on_round(const actors::round_record& r) {
+  json parts = json::array();
+  for (const auto& p : r.participants) {
+    json j{{"client", p.client},       {"tier", tiers_.at(p.tier)}, {"rank", p.rank},
+           {"steps", p.steps},         {"predicted_s", p.predicted_s},
+           {"on_time", p.on_time},     {"bytes_down", p.bytes_down}, {"bytes_up", p.bytes_up}};
+    j["duration_s"] = p.on_time || !p.error.empty() ? json(p.duration_s) : json(nullptr);
+    if (p.on_time) {
+      j["loss_before"] = p.loss_before;
+      j["loss_after"] = p.loss_after;
+    }
+    if (!p.error.empty())
+      j["error"] = p.error;
+    parts.push_back(std::move(j));
+  }
+  json late = json::array();
+  for (const auto& l : r.late) {
+    json j{{"client", l.client}, {"from_round", l.from_round}, {"at_s", l.at_s},
+           {"staleness", l.staleness}, {"merged", l.merged}};
+    if (l.merged)
+      j["weight"] = l.weight;
+    else
+      j["reason"] = l.reason;
+    late.push_back(std::move(j));
+  }
+  json line{{"round", r.round},
+            {"t_start", r.t_start},
+            {"t_close", r.t_close},
+            {"deadline_s", r.deadline_s},
+            {"deadline_met", r.deadline_met},
+            {"version", r.version},
+            {"on_time", r.on_time()},
+            {"missed", r.missed()},
+            {"late_merged", r.late_merged()},
+            {"late_rejected", r.late_rejected()},
+            {"bytes_up", r.bytes_up()},
+            {"bytes_down", r.bytes_down()},
+            {"score", r.score},
+            {"eval_loss", r.eval_loss},
+            {"train_loss", r.train_loss},
+            {"decision_us", r.decision_us},
+            {"wall_s", r.wall_s},
+            {"participants", std::move(parts)},
+            {"late", std::move(late)}};
+  rounds_ << line.dump() << '\n';
+  rounds_.flush();
+  if (progress_)
+    std::cout << fmt::format(
+                   "round {:>3}/{}  t={:8.1f}s ({})  wall={:6.1f}s  on-time {}/{}  late merged {} "
+                   "rejected {}  score {:.3f}  train loss {:.3f}",
+                   r.round + 1, total_rounds_, r.t_close, virtual_ ? "virtual" : "wall", r.wall_s,
+                   r.on_time(), r.participants.size(), r.late_merged(), r.late_rejected(),
+                   r.score, r.train_loss)
+              << std::endl;
+}
+
+void run_output::write_config(const std::string& toml_text) {
+  std::ofstream(dir_ / "config.toml") << toml_text;
+}
+
+void run_output::write_summary(const actors::run_summary& s, double target, const std::string& mode,
+                               const std::string& policy, uint64_t seed) {
+  json j{{"rounds", s.rounds},
+         {"time_to_target_s", s.time_to_target_s >= 0 ? json(s.time_to_target_s) : json(nullptr)},
+         {"target", target},
+         {"deadline_hit_rate", s.deadline_hit_rate},
+         {"bytes_up", s.bytes_up},
+         {"bytes_down", s.bytes_down},
+         {"final_score", s.final_score},
+         {"final_loss", s.final_loss},
+         {"on_time", s.on_time},
+         {"late_merged", s.late_merged},
+         {"late_rejected", s.late_rejected},
+         {"failed", s.failed},
+         {"clock", virtual_ ? "virtual" : "wall"},
+         {"clock_s", s.clock_s},
+         {"wall_s", s.wall_s},
+         {"final_version", s.final_version},
+         {"mode", mode},
+         {"policy", policy},
+         {"seed", seed}};
+  std::ofstream(dir_ / "summary.json") << j.dump(2) << '\n';
+}
+
+std::filesystem::path default_out_dir(const std::string& config_path, const std::string& mode) {
+  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  auto base = std::filesystem::path("runs") /
+              (std::filesystem::path(config_path).stem().string() + "-" + mode + "-" + stamp);
+  auto dir = base;
+  for (int n = 2; std::filesystem::exists(dir); ++n)
+    dir = base.string() + "-" + std::to_string(n);
+  return dir;
+}
+
+std::string describe(const actors::run_summary& s, bool virtual_clock) {
+  std::string ttt = s.time_to_target_s >= 0 ? fmt::format("{:.1f} s", s.time_to_target_s)
+                                            : std::string("not reached");
+  return fmt::format(
+    "{} rounds | time-to-target {} ({} clock) | deadline hit rate {:.0f}% | bytes up {:.2f} MB, "
+    "down {:.2f} MB | final score {:.3f} | on time {}, late merged {}, late rejected {}, failed {}",
+    s.rounds, ttt, virtual_clock ? "virtual" : "wall", 100 * s.deadline_hit_rate, s.bytes_up / 1e6,
+    s.bytes_down / 1e6, s.final_score, s.on_time, s.late_merged, s.late_rejected, s.failed);
+}
+
+} // namespace fedq::app

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "actors/server.hpp"
+
+namespace fedq::app {
+
+/// Writes a run's files into its output folder as the run goes:
+/// rounds.jsonl (a line per round), summary.json, config.toml; and prints a
+/// progress line per round.
+class run_output : public actors::run_observer {
+public:
+  run_output(std::filesystem::path dir, std::vector<std::string> tier_names, uint32_t rounds,
+             bool virtual_clock, bool print_progress);
+
+  void on_round(const actors::round_record& r) override;
+
+  void write_config(const std::string& toml_text);
+  /// `extra` holds fields that are not in run_summary (target, mode, policy, ...).
+  void write_summary(const actors::run_summary& s, double target, const std::string& mode,
+                     const std::string& policy, uint64_t seed);
+  const std::filesystem::path& dir() const { return dir_; }
+
+private:
+  std::filesystem::path dir_;
+  std::ofstream rounds_;
+  std::vector<std::string> tiers_;
+  uint32_t total_rounds_;
+  bool virtual_;
+  bool progress_;
+};
+
+/// A fresh folder runs/<stem>-<mode>-<YYYYmmdd-HHMMSS>[-N] for a run without --out.
+std::filesystem::path default_out_dir(const std::string& config_path, const std::string& mode);
+
+/// One line of the summary for humans.
+std::string describe(const actors::run_summary& s, bool virtual_clock);
+
+} // namespace fedq::app

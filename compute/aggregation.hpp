@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "serialization/adapter_payload.hpp"
+
+namespace fedq::compute {
+
+using serialization::adapter_payload;
+
+/// Zero-pads every LoRA pair to rank r_max: A (r, d_in) gains zero rows,
+/// B (d_out, r) gains zero columns. Throws if a pair's rank exceeds r_max.
+adapter_payload zero_pad(const adapter_payload& p, uint32_t r_max);
+
+/// Keeps the first `rank` rows of A and columns of B (pairs already at or
+/// below `rank` are kept whole).
+adapter_payload truncate(const adapter_payload& p, uint32_t rank);
+
+/// Weighted average of zero-padded adapters: every pair comes out at r_max.
+/// Weights need not sum to one (sample counts): they are normalized.
+/// Throws std::invalid_argument if the adapters do not have the same modules.
+adapter_payload weighted_average(const std::vector<adapter_payload>& updates,
+                                 const std::vector<double>& weights, uint32_t r_max);
+
+/// FedAsync mixing of a late update into the global adapter:
+/// x <- (1 - w) x + w x_update, over the rows of A and columns of B that the
+/// update has (its rank) and over every dense tensor. The global adapter's
+/// components beyond the update's rank stay as they are: a zero-padded tail
+/// would shrink them every time a low-rank straggler lands.
+void mix(adapter_payload& global, const adapter_payload& update, double w);
+
+} // namespace fedq::compute

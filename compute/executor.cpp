@@ -1,0 +1,65 @@
+#include "compute/executor.hpp"
+
+#include "compute/model.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+namespace fedq::compute {
+
+struct executor::impl {
+  uint32_t total;
+  // Arenas only run enqueued jobs on workers: allow `total` of them at once.
+  tbb::global_control limit;
+  std::mutex mtx;
+  std::condition_variable idle;
+  size_t running = 0;
+  std::map<uint32_t, std::unique_ptr<tbb::task_arena>> arenas;
+
+  explicit impl(uint32_t n)
+    : total(n), limit(tbb::global_control::max_allowed_parallelism, n + 1) {}
+};
+
+executor::executor(uint32_t total_threads)
+  : impl_(std::make_unique<impl>(std::max<uint32_t>(1, total_threads))) {}
+
+executor::~executor() {
+  std::unique_lock<std::mutex> lock(impl_->mtx);
+  impl_->idle.wait(lock, [this] { return impl_->running == 0; });
+}
+
+uint32_t executor::total_threads() const { return impl_->total; }
+
+void executor::submit(uint32_t budget, std::function<void()> job) {
+  budget = std::clamp<uint32_t>(budget, 1, impl_->total);
+  tbb::task_arena* arena;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mtx);
+    auto& slot = impl_->arenas[budget];
+    if (!slot)
+      slot = std::make_unique<tbb::task_arena>(static_cast<int>(budget), 0);
+    arena = slot.get();
+    ++impl_->running;
+  }
+  arena->enqueue([this, job = std::move(job)] {
+    use_one_thread();
+    job(); // jobs catch their own errors: see client.cpp
+    std::lock_guard<std::mutex> lock(impl_->mtx);
+    if (--impl_->running == 0)
+      impl_->idle.notify_all();
+  });
+}
+
+uint32_t compute_threads(uint32_t requested) {
+  if (requested > 0)
+    return requested;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+} // namespace fedq::compute

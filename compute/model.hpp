@@ -1,0 +1,92 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/dataset.hpp"
+#include "serialization/adapter_payload.hpp"
+
+namespace fedq::compute {
+
+using serialization::adapter_payload;
+
+/// A small transformer encoder classifier over byte tokens, with LoRA on the
+/// attention projections named in `targets` (q, k, v, o) and a trainable
+/// classification head. Everything else is the frozen backbone.
+struct model_options {
+  uint32_t d_model = 64;
+  uint32_t layers = 2;
+  uint32_t heads = 4;
+  uint32_t ffn = 128;
+  uint32_t max_len = 64;       ///< tokens per example (longer texts are cut)
+  uint32_t classes = 2;
+  uint32_t r_max = 16;
+  double lora_alpha = 16;      ///< LoRA scale is lora_alpha / r_max for every rank
+  uint64_t seed = 1;           ///< backbone initialization
+  std::vector<std::string> targets{"q", "k", "v", "o"};
+};
+
+/// Frozen backbone weights. Created once per process and shared read-only by
+/// every client in it (libtorch types stay behind this interface).
+class backbone {
+public:
+  struct impl;
+  static std::shared_ptr<const backbone> create(const model_options& o);
+  explicit backbone(std::unique_ptr<impl> p);
+  ~backbone();
+  const model_options& options() const;
+  const impl& get() const { return *impl_; }
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+/// A fresh global adapter at r_max: A random (seeded), B zero, head small random.
+adapter_payload init_adapter(const model_options& o, uint64_t seed);
+
+/// Payload bytes of an adapter at `rank` on the wire: fixed + per_rank * rank.
+struct payload_size {
+  uint64_t fixed = 0;
+  uint64_t per_rank = 0;
+};
+payload_size adapter_size(const model_options& o);
+
+struct train_options {
+  double lr = 3e-3;
+  double weight_decay = 0.0;
+  uint32_t batch_size = 16;
+};
+
+struct train_result {
+  adapter_payload adapter;  ///< trained, at the rank it started with
+  double loss_before = 0;   ///< on a probe batch, before training
+  double loss_after = 0;    ///< on the same probe batch, after training
+  uint64_t tokens = 0;      ///< tokens processed by training steps
+  double seconds = 0;       ///< wall time
+};
+
+/// Trains `start` (any rank <= r_max) for `steps` AdamW steps on batches drawn
+/// from `shard` with a generator seeded by `seed`. Deterministic for its inputs.
+/// Throws std::runtime_error (libtorch errors included) with a readable reason.
+train_result train_local(const backbone& bb, const adapter_payload& start,
+                         const std::vector<data::example>& shard, const train_options& t,
+                         uint32_t steps, uint64_t seed);
+
+struct eval_result {
+  double accuracy = 0;
+  double loss = 0;
+};
+
+/// Accuracy and mean cross-entropy of the adapter on `items`.
+eval_result evaluate(const backbone& bb, const adapter_payload& adapter,
+                     const std::vector<data::example>& items);
+
+/// Makes libtorch (and the BLAS under it) use one thread on the calling thread.
+void use_one_thread();
+
+/// Estimated training memory (parameters, activations, optimizer state), MB.
+double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_size);
+
+} // namespace fedq::compute

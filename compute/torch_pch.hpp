@@ -1,0 +1,3 @@
+#pragma once
+// Precompiled header of compute/'s libtorch translation units.
+#include <torch/torch.h>

@@ -1,0 +1,99 @@
+#include "compute/model_torch.hpp"
+
+#include <chrono>
+#include <random>
+#include <stdexcept>
+
+namespace fedq::compute {
+
+namespace {
+
+/// Every libtorch error leaves compute/ as a std::runtime_error with context.
+template <class F>
+auto guarded(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(std::string(what) + ": libtorch: " + e.what_without_backtrace());
+  }
+}
+
+double batch_loss(const backbone::impl& bb, const adapter_tensors& ad, const token_batch& b) {
+  torch::NoGradGuard no_grad;
+  return torch::cross_entropy_loss(forward(bb, ad, b), b.labels).item<double>();
+}
+
+} // namespace
+
+void use_one_thread() {
+  thread_local bool done = false;
+  if (!done) {
+    torch::set_num_threads(1);
+    done = true;
+  }
+}
+
+train_result train_local(const backbone& bb_handle, const adapter_payload& start,
+                         const std::vector<data::example>& shard, const train_options& t,
+                         uint32_t steps, uint64_t seed) {
+  return guarded("local training", [&] {
+    if (shard.empty())
+      throw std::runtime_error("local training: the client has no examples");
+    auto t0 = std::chrono::steady_clock::now();
+    const auto& bb = bb_handle.get();
+    auto ad = to_tensors(bb, start, /*trainable=*/true);
+    torch::optim::AdamW opt(ad.parameters(),
+                            torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<size_t> pick(0, shard.size() - 1);
+    auto draw = [&] {
+      std::vector<const data::example*> items;
+      for (uint32_t i = 0; i < t.batch_size; ++i)
+        items.push_back(&shard[pick(rng)]);
+      return make_batch(items, bb.opts.max_len);
+    };
+    auto probe = draw();
+    train_result r;
+    r.loss_before = batch_loss(bb, ad, probe);
+    for (uint32_t s = 0; s < steps; ++s) {
+      auto b = s == 0 ? probe : draw();
+      opt.zero_grad();
+      auto loss = torch::cross_entropy_loss(forward(bb, ad, b), b.labels);
+      loss.backward();
+      opt.step();
+      r.tokens += static_cast<uint64_t>(b.mask.sum().item<int64_t>());
+    }
+    r.loss_after = batch_loss(bb, ad, probe);
+    r.adapter = to_payload(bb, ad);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  });
+}
+
+eval_result evaluate(const backbone& bb_handle, const adapter_payload& adapter,
+                     const std::vector<data::example>& items) {
+  return guarded("evaluation", [&] {
+    const auto& bb = bb_handle.get();
+    auto ad = to_tensors(bb, adapter, /*trainable=*/false);
+    torch::NoGradGuard no_grad;
+    eval_result r;
+    if (items.empty())
+      return r;
+    double correct = 0, loss = 0;
+    constexpr size_t chunk = 128;
+    for (size_t i = 0; i < items.size(); i += chunk) {
+      std::vector<const data::example*> part;
+      for (size_t j = i; j < std::min(items.size(), i + chunk); ++j)
+        part.push_back(&items[j]);
+      auto b = make_batch(part, bb.opts.max_len);
+      auto logits = forward(bb, ad, b);
+      loss += torch::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum).item<double>();
+      correct += logits.argmax(1).eq(b.labels).sum().item<double>();
+    }
+    r.accuracy = correct / items.size();
+    r.loss = loss / items.size();
+    return r;
+  });
+}
+
+} // namespace fedq::compute

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fedq::scheduling {
+
+/// A class of client hardware. Durations on the virtual clock come from it;
+/// on the wall clock only `threads` matters (the client's compute budget).
+struct tier_profile {
+  std::string name;
+  uint32_t count = 0;           ///< clients of this tier in the experiment
+  double compute_factor = 1.0;  ///< speed relative to gpu-fast (1.0)
+  double memory_gb = 24.0;      ///< memory capacity
+  double up_mbps = 100.0;       ///< uplink bandwidth, megabits per second
+  double down_mbps = 100.0;     ///< downlink bandwidth, megabits per second
+  double latency_s = 0.05;      ///< one-way latency per transfer
+  double jitter = 0.1;          ///< sigma of the log-normal per-round noise
+  uint32_t threads = 1;         ///< compute threads a client of this tier may use
+};
+
+/// The brief's three tiers: gpu-fast (GPU 24 GB), gpu-medium (GPU 32 GB),
+/// cpu-slow (many-core CPU, thread-limited), with `counts` clients each.
+std::vector<tier_profile> default_tiers(uint32_t fast, uint32_t medium, uint32_t slow);
+
+} // namespace fedq::scheduling

@@ -1,0 +1,125 @@
+#include <catch2/catch.hpp>
+
+#include "actors/aggregator.hpp"
+#include "compute/aggregation.hpp"
+#include "compute/staleness.hpp"
+
+using namespace fedq;
+using compute::adapter_payload;
+using serialization::lora_pair;
+
+namespace {
+
+/// One LoRA pair with d_in = 2, d_out = 2 and the given rank; A rows and B
+/// columns hold the values given (row-major).
+adapter_payload one_pair(uint32_t rank, std::vector<float> a, std::vector<float> b,
+                         std::vector<float> head = {0, 0}) {
+  adapter_payload p;
+  p.lora.push_back(lora_pair{"m", 2, 2, rank, std::move(a), std::move(b)});
+  p.dense.push_back({"head.bias", {2}, std::move(head)});
+  return p;
+}
+
+} // namespace
+
+TEST_CASE("zero-padding appends zero rows to A and zero columns to B") {
+  // A (1, 2) = [1 2]; B (2, 1) = [3; 4]
+  auto p = compute::zero_pad(one_pair(1, {1, 2}, {3, 4}), 3);
+  const auto& l = p.lora[0];
+  CHECK(l.rank == 3);
+  CHECK(l.a == std::vector<float>{1, 2, 0, 0, 0, 0});  // (3, 2)
+  CHECK(l.b == std::vector<float>{3, 0, 0, 4, 0, 0});  // (2, 3)
+}
+
+TEST_CASE("truncation keeps the first rows of A and columns of B") {
+  // A (2, 2) = [1 2; 5 6]; B (2, 2) = [3 7; 4 8]
+  auto t = compute::truncate(one_pair(2, {1, 2, 5, 6}, {3, 7, 4, 8}), 1);
+  CHECK(t.lora[0].rank == 1);
+  CHECK(t.lora[0].a == std::vector<float>{1, 2});
+  CHECK(t.lora[0].b == std::vector<float>{3, 4});
+  // truncating to a larger rank changes nothing
+  CHECK(compute::truncate(t, 4).lora[0].a == t.lora[0].a);
+}
+
+TEST_CASE("heterogeneous ranks are averaged zero-padded, weighted by samples") {
+  // client x: rank 1, 100 samples; client y: rank 2, 300 samples
+  auto x = one_pair(1, {1, 2}, {3, 4}, {1, 1});
+  auto y = one_pair(2, {5, 6, 7, 8}, {9, 10, 11, 12}, {5, -3});
+  auto g = compute::weighted_average({x, y}, {100, 300}, 2);
+  const auto& l = g.lora[0];
+  REQUIRE(l.rank == 2);
+  // A: row 0 = 0.25*[1 2] + 0.75*[5 6]; row 1 = 0.25*[0 0] + 0.75*[7 8]
+  CHECK(l.a[0] == Approx(4.0));
+  CHECK(l.a[1] == Approx(5.0));
+  CHECK(l.a[2] == Approx(5.25));
+  CHECK(l.a[3] == Approx(6.0));
+  // B (2, 2): x padded = [3 0; 4 0]; y = [9 10; 11 12]
+  CHECK(l.b[0] == Approx(0.25 * 3 + 0.75 * 9));
+  CHECK(l.b[1] == Approx(0.75 * 10));
+  CHECK(l.b[2] == Approx(0.25 * 4 + 0.75 * 11));
+  CHECK(l.b[3] == Approx(0.75 * 12));
+  CHECK(g.dense[0].values[0] == Approx(4.0));
+  CHECK(g.dense[0].values[1] == Approx(-2.0));
+}
+
+TEST_CASE("adapters with different modules are not averaged") {
+  auto x = one_pair(1, {1, 2}, {3, 4});
+  auto y = x;
+  y.lora[0].name = "other";
+  CHECK_THROWS_WITH(compute::weighted_average({x, y}, {1, 1}, 2), Catch::Contains("do not match"));
+  CHECK_THROWS(compute::zero_pad(one_pair(2, {1, 2, 3, 4}, {1, 2, 3, 4}), 1));
+}
+
+TEST_CASE("a late update is mixed in over its own rank and the rest stays") {
+  auto global = one_pair(2, {1, 1, 1, 1}, {1, 1, 1, 1}, {0, 0});
+  auto late = one_pair(1, {3, 5}, {7, 9}, {2, 4});
+  compute::mix(global, late, 0.25);
+  const auto& l = global.lora[0];
+  CHECK(l.a == std::vector<float>{1.5f, 2.0f, 1, 1});     // row 0 mixed, row 1 kept
+  CHECK(l.b == std::vector<float>{2.5f, 1, 3.0f, 1});     // column 0 mixed
+  CHECK(global.dense[0].values == std::vector<float>{0.5f, 1.0f});
+}
+
+TEST_CASE("staleness weights follow FedAsync's polynomial and hinge functions") {
+  compute::staleness_options o;
+  o.alpha = 0.6;
+  o.a = 0.5;
+  CHECK(compute::staleness_scale(o, 0) == Approx(1.0));
+  CHECK(compute::staleness_scale(o, 3) == Approx(0.5));  // (3+1)^-0.5
+  CHECK(compute::judge_late(o, 3).weight == Approx(0.3));
+  o.fn = compute::staleness_fn::hinge;
+  o.a = 0.5;
+  o.b = 2;
+  CHECK(compute::staleness_scale(o, 2) == Approx(1.0));
+  CHECK(compute::staleness_scale(o, 6) == Approx(1.0 / 3.0));  // 1 / (0.5 * 4 + 1)
+  o.fn = compute::staleness_fn::constant;
+  CHECK(compute::staleness_scale(o, 100) == 1.0);
+}
+
+TEST_CASE("an update older than max staleness is rejected with the reason") {
+  compute::staleness_options o;
+  o.max_staleness = 4;
+  CHECK(compute::judge_late(o, 4).accept);
+  auto d = compute::judge_late(o, 5);
+  CHECK_FALSE(d.accept);
+  CHECK_THAT(d.reason, Catch::Contains("staleness 5") && Catch::Contains("max_staleness 4"));
+}
+
+TEST_CASE("the aggregator's late merge uses the version gap as staleness") {
+  compute::staleness_options o;  // polynomial, alpha 0.6, a 0.5
+  actors::late_request req;
+  req.version = 7;
+  req.global = serialization::encode(one_pair(1, {0, 0}, {0, 0}, {0, 0}));
+  req.update.base_version = 4;  // staleness 3 -> weight 0.6 * 0.5
+  req.update.adapter = serialization::encode(one_pair(1, {10, 10}, {10, 10}, {10, 10}));
+  auto r = actors::merge_late(o, req);
+  REQUIRE(r.merged);
+  CHECK(r.staleness == 3);
+  CHECK(r.weight == Approx(0.3));
+  CHECK(serialization::decode(r.global).lora[0].a[0] == Approx(3.0));
+  o.max_staleness = 2;
+  auto rejected = actors::merge_late(o, req);
+  CHECK_FALSE(rejected.merged);
+  CHECK(rejected.global.empty());
+  CHECK_THAT(rejected.reason, Catch::Contains("exceeds"));
+}

@@ -1,0 +1,59 @@
+#include <catch2/catch.hpp>
+
+#include "serialization/adapter_payload.hpp"
+
+using namespace fedq::serialization;
+
+namespace {
+
+adapter_payload sample() {
+  adapter_payload p;
+  p.lora.push_back({"layers.0.attn.q", 3, 2, 2, {1, 2, 3, 4, 5, 6}, {0.5f, -1, 2, 0.25f}});
+  p.dense.push_back({"head.weight", {2, 3}, {1, 0, -1, 0.5f, 0.5f, 7}});
+  return p;
+}
+
+} // namespace
+
+TEST_CASE("an adapter payload survives encode and decode unchanged") {
+  auto p = sample();
+  auto q = decode(encode(p));
+  REQUIRE(q.lora.size() == 1);
+  CHECK(q.lora[0].name == "layers.0.attn.q");
+  CHECK(q.lora[0].rank == 2);
+  CHECK(q.lora[0].a == p.lora[0].a);
+  CHECK(q.lora[0].b == p.lora[0].b);
+  REQUIRE(q.dense.size() == 1);
+  CHECK(q.dense[0].shape == std::vector<int64_t>{2, 3});
+  CHECK(q.dense[0].values == p.dense[0].values);
+  CHECK(q.rank() == 2);
+}
+
+TEST_CASE("a corrupted payload is rejected by its checksum") {
+  auto b = encode(sample());
+  b[b.size() / 2] ^= 0x5a;
+  CHECK_THROWS_WITH(decode(b), Catch::Contains("checksum"));
+}
+
+TEST_CASE("a truncated payload is rejected, saying it is truncated") {
+  auto b = encode(sample());
+  b.resize(b.size() - 3);
+  CHECK_THROWS_WITH(decode(b), Catch::Contains("truncated"));
+  CHECK_THROWS_WITH(decode(blob(5, 'x')), Catch::Contains("truncated"));
+}
+
+TEST_CASE("a blob of another kind is rejected by its magic number") {
+  auto b = frame("XXXX", 1, "hello");
+  CHECK_THROWS_WITH(decode(b), Catch::Contains("bad magic"));
+}
+
+TEST_CASE("a payload whose factors do not match their rank is rejected") {
+  auto p = sample();
+  p.lora[0].rank = 3;
+  CHECK_THROWS_WITH(decode(encode(p)), Catch::Contains("rank 3"));
+}
+
+TEST_CASE("crc32 matches the standard check value") {
+  const char* s = "123456789";
+  CHECK(crc32(s, 9) == 0xCBF43926u);
+}
