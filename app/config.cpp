@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -160,11 +161,17 @@ std::pair<toml::table*, std::string> parent_of(toml::table& root, const std::str
   return {t, rest};
 }
 
-void apply_override(toml::table& root, const std::string& kv) {
+/// Puts `kv` ("key=value") into the table; returns the key.
+std::string apply_override(toml::table& root, const std::string& kv,
+                           const std::set<std::string>& known) {
   auto eq = kv.find('=');
   if (eq == std::string::npos || eq == 0)
     throw config_error("--set " + kv + ": expected key=value (e.g. --set round.mode=sync)");
   std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+  if (!known.count(key))
+    throw config_error("--set " + kv + ": unknown key '" + key +
+                       "' (tiers are set in the config file; see configs/quickstart.toml for "
+                       "every key)");
   std::string source = "--set " + kv;
   toml::table parsed;
   try {
@@ -175,6 +182,7 @@ void apply_override(toml::table& root, const std::string& kv) {
   }
   auto [t, leaf] = parent_of(root, key);
   t->insert_or_assign(leaf, *parsed.get("v"));
+  return key;
 }
 
 void check_unknown(const toml::table& t, const std::string& prefix,
@@ -318,14 +326,25 @@ experiment_config parse_config(const std::string& toml_text, const std::string& 
     throw config_error(source + ":" + std::to_string(e.source().begin.line) + ": " +
                        std::string(e.description()));
   }
-  for (const auto& kv : overrides)
-    apply_override(root, kv);
   experiment_config c;
   std::set<std::string> known;
+  fields(c, [&](const char* key, auto&) { known.insert(key); });
+  std::map<std::string, std::string> overridden;  // key -> "key=value"
+  for (const auto& kv : overrides)
+    overridden[apply_override(root, kv, known)] = kv;
   fields(c, [&](const char* key, auto& v) {
-    known.insert(key);
-    if (auto* node = root.at_path(key).node())
+    auto* node = root.at_path(key).node();
+    if (!node)
+      return;
+    try {
       read_value(*node, key, v);
+    } catch (const config_error& e) {
+      auto it = overridden.find(key);
+      if (it == overridden.end())
+        throw;
+      std::string msg = e.what();
+      throw config_error("--set " + it->second + msg.substr(msg.find(':')));
+    }
   });
   check_unknown(root, "", known);
   if (auto* node = root.get("tiers"))

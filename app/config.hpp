@@ -20,9 +20,9 @@ struct config_error : std::runtime_error {
 struct experiment_config {
   uint64_t seed = 1;
   struct run_section {
-    uint32_t rounds = 20;
+    uint32_t rounds = 30;
     uint32_t clients_per_round = 0;
-    double target = 0.8;
+    double target = 0.75;
     bool stop_at_target = false;
     std::string clock = "virtual";
     uint32_t compute_threads = 0;
@@ -44,7 +44,7 @@ struct experiment_config {
   struct data_section {
     std::string task = "synthetic";
     std::string dir;
-    double dirichlet_alpha = 0.3;
+    double dirichlet_alpha = 0.5;
     uint32_t samples_per_client = 160;  ///< synthetic: examples generated per client
     uint32_t eval_samples = 400;        ///< synthetic: eval examples; sst2: 0 = whole dev set
     uint32_t min_samples = 16;

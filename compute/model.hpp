@@ -54,7 +54,7 @@ struct payload_size {
 payload_size adapter_size(const model_options& o);
 
 struct train_options {
-  double lr = 3e-3;
+  double lr = 5e-3;
   double weight_decay = 0.0;
   uint32_t batch_size = 16;
 };

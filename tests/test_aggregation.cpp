@@ -41,7 +41,7 @@ TEST_CASE("truncation keeps the first rows of A and columns of B") {
   CHECK(compute::truncate(t, 4).lora[0].a == t.lora[0].a);
 }
 
-TEST_CASE("heterogeneous ranks are averaged zero-padded, weighted by samples") {
+TEST_CASE("heterogeneous ranks are averaged zero-padded and weighted by samples") {
   // client x: rank 1, 100 samples; client y: rank 2, 300 samples
   auto x = one_pair(1, {1, 2}, {3, 4}, {1, 1});
   auto y = one_pair(2, {5, 6, 7, 8}, {9, 10, 11, 12}, {5, -3});

@@ -22,7 +22,7 @@ compute::model_options tiny() {
 
 } // namespace
 
-TEST_CASE("local training lowers the loss, keeps the rank and leaves the input untouched") {
+TEST_CASE("local training lowers the loss and keeps the rank and leaves the input untouched") {
   auto o = tiny();
   auto bb = compute::backbone::create(o);
   auto shard = data::make_synthetic(200, 5).items;

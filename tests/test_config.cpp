@@ -1,1 +1,89 @@
 #include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "app/config.hpp"
+
+using namespace fedq::app;
+
+TEST_CASE("quickstart.toml shows every key at its default") {
+  auto q = load_config(std::string(FEDQ_SOURCE_DIR) + "/configs/quickstart.toml", {});
+  CHECK(to_toml(q) == to_toml(experiment_config{}));
+}
+
+TEST_CASE("the effective config reads back as the same config") {
+  auto c = parse_config("seed = 9\n[round]\nmode = \"sync\"\n", "t.toml", {"scheduler.rank=4"});
+  auto back = parse_config(to_toml(c), "effective.toml", {});
+  CHECK(to_toml(back) == to_toml(c));
+  CHECK(back.seed == 9);
+  CHECK(back.round.mode == "sync");
+  CHECK(back.scheduler.rank == 4);
+}
+
+TEST_CASE("a command-line override sets a key and a bare word is taken as a string") {
+  auto c = parse_config("", "t.toml", {"round.mode=sync", "run.rounds=3", "data.dir=/x/y"});
+  CHECK(c.round.mode == "sync");
+  CHECK(c.run.rounds == 3);
+  CHECK(c.data.dir == "/x/y");
+}
+
+TEST_CASE("an unknown key is refused naming the key and the file and the line") {
+  CHECK_THROWS_WITH(parse_config("seed = 1\n[round]\ndedline_s = 3.0\n", "exp.toml", {}),
+                    Catch::Contains("exp.toml:3") && Catch::Contains("round.dedline_s") &&
+                      Catch::Contains("round.deadline_s"));
+  CHECK_THROWS_WITH(parse_config("", "exp.toml", {"run.roundz=3"}),
+                    Catch::Contains("--set run.roundz=3") && Catch::Contains("unknown key"));
+  CHECK_THROWS_WITH(parse_config("", "exp.toml", {"run.rounds=many"}),
+                    Catch::StartsWith("--set run.rounds=many: run.rounds must be an integer"));
+}
+
+TEST_CASE("a value of the wrong type is refused with its line") {
+  CHECK_THROWS_WITH(parse_config("[run]\nrounds = \"many\"\n", "exp.toml", {}),
+                    Catch::Contains("exp.toml:2") && Catch::Contains("run.rounds must be an integer"));
+  CHECK_THROWS_WITH(parse_config("[run]\nrounds = -2\n", "exp.toml", {}),
+                    Catch::Contains("non-negative"));
+}
+
+TEST_CASE("a rank above r_max is refused naming both keys") {
+  CHECK_THROWS_WITH(parse_config("[scheduler]\nrank = 32\nr_max = 16\n", "exp.toml", {}),
+                    Catch::Contains("scheduler.rank = 32") && Catch::Contains("r_max"));
+}
+
+TEST_CASE("an impossible tier is refused naming the tier") {
+  CHECK_THROWS_WITH(
+    parse_config("[[tiers]]\nname = \"gpu-fast\"\ncount = 2\ncompute_factor = 0.0\n", "exp.toml", {}),
+    Catch::Contains("exp.toml:1") && Catch::Contains("gpu-fast") && Catch::Contains("compute_factor"));
+  CHECK_THROWS_WITH(parse_config("[[tiers]]\nname = \"x\"\ncount = 0\n", "exp.toml", {}),
+                    Catch::Contains("at least 1 client"));
+  CHECK_THROWS_WITH(parse_config("[[tiers]]\nname = \"x\"\nspeed = 2\n", "exp.toml", {}),
+                    Catch::Contains("tiers.speed"));
+}
+
+TEST_CASE("unknown modes and policies are refused with the accepted values") {
+  CHECK_THROWS_WITH(parse_config("", "t", {"round.mode=async"}), Catch::Contains("sync or deadline"));
+  CHECK_THROWS_WITH(parse_config("", "t", {"scheduler.policy=cvx"}),
+                    Catch::Contains("fixed or deadline-aware"));
+  CHECK_THROWS_WITH(parse_config("", "t", {"data.task=sst2"}), Catch::Contains("data.dir"));
+}
+
+TEST_CASE("a missing config file or a TOML syntax error names the file") {
+  CHECK_THROWS_WITH(load_config("/nonexistent/exp.toml", {}),
+                    Catch::Contains("/nonexistent/exp.toml") && Catch::Contains("cannot open"));
+  CHECK_THROWS_WITH(parse_config("[run\nrounds = 1\n", "broken.toml", {}),
+                    Catch::Contains("broken.toml:1"));
+}
+
+TEST_CASE("the setup gives each tier its clients and every client its shard") {
+  auto c = parse_config("", "t", {"data.samples_per_client=40", "data.min_samples=5"});
+  auto s = make_setup(c);
+  REQUIRE(s.server.clients.size() == 6);
+  CHECK(s.server.clients[0].tier == 0);
+  CHECK(s.server.clients[5].tier == 2);
+  size_t total = 0;
+  for (const auto& shard : s.shards)
+    total += shard.size();
+  CHECK(total == 240);
+  CHECK(s.model.classes == 4);
+  CHECK(s.model.r_max == c.scheduler.r_max);
+}

@@ -1,1 +1,182 @@
 #include <catch2/catch.hpp>
+
+#include "actors/experiment.hpp"
+#include "app/config.hpp"
+
+using namespace fedq;
+
+namespace {
+
+/// Collects what the server reports.
+struct recorder : actors::run_observer {
+  std::vector<actors::round_record> rounds;
+  std::vector<actors::late_record> late;
+  void on_round(const actors::round_record& r) override { rounds.push_back(r); }
+  void on_late(const actors::late_record& l) override { late.push_back(l); }
+};
+
+const char* small_model = R"(
+[model]
+d_model = 32
+layers = 1
+heads = 2
+ffn = 64
+max_len = 48
+[train]
+lr = 0.01
+[data]
+samples_per_client = 120
+eval_samples = 200
+min_samples = 8
+)";
+
+/// Two fast clients and one very slow one.
+const char* two_fast_one_slow = R"(
+[[tiers]]
+name = "gpu-fast"
+count = 2
+jitter = 0.0
+[[tiers]]
+name = "cpu-slow"
+count = 1
+compute_factor = 0.05
+jitter = 0.0
+)";
+
+struct run_result {
+  actors::run_summary summary;
+  recorder rec;
+};
+
+run_result run(const std::string& toml, const std::vector<std::string>& overrides) {
+  auto cfg = app::parse_config(std::string(small_model) + toml, "test.toml", overrides);
+  auto setup = app::make_setup(cfg);
+  setup.compute_threads = 2;
+  run_result r;
+  r.summary = actors::run_experiment(setup, &r.rec);
+  return r;
+}
+
+/// Every dispatched task ends as exactly one of: on time, merged late,
+/// rejected late (with a reason), failed.
+void check_nothing_lost(const run_result& r) {
+  uint64_t dispatched = 0;
+  for (const auto& round : r.rec.rounds)
+    dispatched += round.participants.size();
+  const auto& s = r.summary;
+  CHECK(s.on_time + s.late_merged + s.late_rejected + s.failed == dispatched);
+  CHECK(r.rec.late.size() == s.late_merged + s.late_rejected);
+  for (const auto& l : r.rec.late)
+    if (!l.merged)
+      CHECK_FALSE(l.reason.empty());
+}
+
+} // namespace
+
+TEST_CASE("a 3-client run learns the synthetic task") {
+  auto r = run(R"(
+[[tiers]]
+name = "gpu-fast"
+count = 3
+)",
+               {"round.mode=sync", "run.rounds=8", "data.dirichlet_alpha=100.0",
+                "scheduler.local_steps=15"});
+  REQUIRE(r.rec.rounds.size() == 8);
+  CHECK(r.rec.rounds.front().score < 0.6);
+  CHECK(r.summary.final_score > 0.7);  // four topics: chance is 0.25
+  CHECK(r.rec.rounds.back().train_loss < r.rec.rounds.front().train_loss);
+  CHECK(r.summary.on_time == 24);
+  CHECK(r.summary.late_merged == 0);
+}
+
+TEST_CASE("a slow client's update arrives after the deadline and is merged late") {
+  // fixed policy, rank 4, 8 steps: fast clients need ~0.5 s, the slow one ~10 s.
+  auto r = run(two_fast_one_slow, {"round.mode=deadline", "scheduler.policy=fixed",
+                                   "scheduler.rank=4", "scheduler.local_steps=8",
+                                   "round.deadline_s=2.0", "run.rounds=6"});
+  REQUIRE(r.rec.rounds.size() == 6);
+  const auto& first = r.rec.rounds.front();
+  REQUIRE(first.participants.size() == 3);
+  CHECK(first.participants[2].client == 2);
+  CHECK_FALSE(first.participants[2].on_time);
+  CHECK(first.on_time() == 2);
+  CHECK(first.t_close <= first.t_start + 2.0 + 1e-9);  // closed by its deadline
+  REQUIRE(r.summary.late_merged >= 1);
+  const auto& l = r.rec.late.front();
+  CHECK(l.client == 2);
+  CHECK(l.merged);
+  CHECK(l.staleness >= 1);
+  CHECK(l.weight < 0.6);  // alpha scaled down by staleness
+  CHECK(r.summary.late_rejected == 0);
+  check_nothing_lost(r);
+}
+
+TEST_CASE("sync rounds wait for the slow client and so nothing is late and rounds take longer") {
+  auto sync = run(two_fast_one_slow, {"round.mode=sync", "scheduler.policy=fixed",
+                                      "scheduler.rank=4", "scheduler.local_steps=8",
+                                      "round.deadline_s=2.0", "run.rounds=3"});
+  auto dl = run(two_fast_one_slow, {"round.mode=deadline", "scheduler.policy=fixed",
+                                    "scheduler.rank=4", "scheduler.local_steps=8",
+                                    "round.deadline_s=2.0", "run.rounds=3"});
+  CHECK(sync.summary.late_merged + sync.summary.late_rejected == 0);
+  CHECK(sync.summary.on_time == 9);
+  CHECK(sync.summary.deadline_hit_rate == 0.0);
+  CHECK(sync.rec.rounds.back().t_close > 3 * dl.rec.rounds.back().t_close);
+  check_nothing_lost(sync);
+}
+
+TEST_CASE("a late update past max staleness is rejected with its reason and counted") {
+  auto r = run(two_fast_one_slow, {"round.mode=deadline", "scheduler.policy=fixed",
+                                   "scheduler.rank=4", "scheduler.local_steps=8",
+                                   "round.deadline_s=2.0", "run.rounds=4",
+                                   "aggregator.max_staleness=0"});
+  REQUIRE(r.summary.late_rejected >= 1);
+  CHECK(r.summary.late_merged == 0);
+  CHECK_THAT(r.rec.late.front().reason, Catch::Contains("max_staleness"));
+  check_nothing_lost(r);
+}
+
+TEST_CASE("the same seed gives the same per-round metrics twice") {
+  std::vector<std::string> o{"round.mode=deadline", "run.rounds=5", "seed=7"};
+  auto a = run(two_fast_one_slow, o);
+  auto b = run(two_fast_one_slow, o);
+  REQUIRE(a.rec.rounds.size() == b.rec.rounds.size());
+  for (size_t i = 0; i < a.rec.rounds.size(); ++i) {
+    const auto &x = a.rec.rounds[i], &y = b.rec.rounds[i];
+    CHECK(x.score == y.score);
+    CHECK(x.train_loss == y.train_loss);
+    CHECK(x.t_close == y.t_close);
+    CHECK(x.deadline_s == y.deadline_s);
+    CHECK(x.version == y.version);
+    REQUIRE(x.participants.size() == y.participants.size());
+    for (size_t k = 0; k < x.participants.size(); ++k) {
+      CHECK(x.participants[k].rank == y.participants[k].rank);
+      CHECK(x.participants[k].duration_s == y.participants[k].duration_s);
+      CHECK(x.participants[k].on_time == y.participants[k].on_time);
+    }
+    CHECK(x.late_merged() == y.late_merged());
+  }
+  CHECK(a.summary.final_score == b.summary.final_score);
+  auto c = run(two_fast_one_slow, {"round.mode=deadline", "run.rounds=5", "seed=8"});
+  CHECK(c.rec.rounds.front().train_loss != a.rec.rounds.front().train_loss);
+}
+
+TEST_CASE("deadline-aware plans a lower rank for the slow client than for the fast ones") {
+  auto r = run(two_fast_one_slow, {"round.mode=deadline", "run.rounds=2"});
+  const auto& p = r.rec.rounds.front().participants;
+  REQUIRE(p.size() == 3);
+  CHECK(p[0].rank == 16);
+  CHECK(p[2].rank < p[0].rank);
+}
+
+TEST_CASE("a wall-clock run uses real timers and still accounts for every update") {
+  auto r = run(two_fast_one_slow, {"run.clock=wall", "round.mode=deadline",
+                                   "scheduler.policy=fixed", "scheduler.rank=4",
+                                   "scheduler.local_steps=3", "round.deadline_s=5.0",
+                                   "run.rounds=2"});
+  REQUIRE(r.rec.rounds.size() == 2);
+  CHECK(r.summary.on_time >= 1);
+  CHECK(r.summary.wall_s > 0);
+  CHECK(r.summary.clock_s <= r.summary.wall_s + 1e-6);
+  check_nothing_lost(r);
+}

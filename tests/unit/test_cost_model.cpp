@@ -25,7 +25,7 @@ TEST_CASE("transfer time is latency plus bytes over bandwidth each way") {
   CHECK(transfer_seconds(t, w) == Approx(0.2 + 1.0 + 1.0));
 }
 
-TEST_CASE("jitter is a deterministic function of seed, client and round") {
+TEST_CASE("jitter is a deterministic function of seed and client and round") {
   double a = jitter_factor(7, 3, 11, 0.2);
   CHECK(a == jitter_factor(7, 3, 11, 0.2));
   CHECK(a != jitter_factor(8, 3, 11, 0.2));

@@ -37,7 +37,7 @@ TEST_CASE("the synthetic task is balanced over its four topics and reproducible"
   CHECK(make_synthetic(400, 4).items[0].text != a.items[0].text);
 }
 
-TEST_CASE("a Dirichlet split is reproducible, complete, and skewed at small alpha") {
+TEST_CASE("a Dirichlet split is reproducible and complete and and skewed at small alpha") {
   auto d = make_synthetic(1200, 1);
   auto s1 = dirichlet_split(d, 6, 0.1, 10, 42);
   auto s2 = dirichlet_split(d, 6, 0.1, 10, 42);

@@ -4,7 +4,7 @@
 
 using fedq::scheduling::event_queue;
 
-TEST_CASE("the virtual clock hands out events in time order, ties in push order") {
+TEST_CASE("the virtual clock hands out events in time order and ties in push order") {
   event_queue<int> q;
   q.push(5.0, 1);
   q.push(1.5, 2);

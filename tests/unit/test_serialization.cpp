@@ -35,7 +35,7 @@ TEST_CASE("a corrupted payload is rejected by its checksum") {
   CHECK_THROWS_WITH(decode(b), Catch::Contains("checksum"));
 }
 
-TEST_CASE("a truncated payload is rejected, saying it is truncated") {
+TEST_CASE("a truncated payload is rejected and saying it is truncated") {
   auto b = encode(sample());
   b.resize(b.size() - 3);
   CHECK_THROWS_WITH(decode(b), Catch::Contains("truncated"));
