@@ -1,7 +1,5 @@
 #include "compute/executor.hpp"
 
-#include "compute/model.hpp"
-
 #include <algorithm>
 #include <condition_variable>
 #include <map>
@@ -48,7 +46,6 @@ void executor::submit(uint32_t budget, std::function<void()> job) {
     ++impl_->running;
   }
   arena->enqueue([this, job = std::move(job)] {
-    use_one_thread();
     job(); // jobs catch their own errors: see client.cpp
     std::lock_guard<std::mutex> lock(impl_->mtx);
     if (--impl_->running == 0)

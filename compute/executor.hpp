@@ -8,8 +8,9 @@ namespace fedq::compute {
 
 /// Runs compute jobs off the actor threads, in oneTBB task arenas: one arena
 /// per thread budget (a tier's `threads`), all together never using more than
-/// `total_threads` threads. Each job computes with one libtorch thread, so the
-/// machine is never oversubscribed. The destructor waits for running jobs.
+/// `total_threads` threads. Compute functions use one libtorch thread each
+/// (compute::use_one_thread), so the machine is never oversubscribed. The
+/// destructor waits for running jobs.
 class executor {
 public:
   explicit executor(uint32_t total_threads);

@@ -83,7 +83,8 @@ struct eval_result {
 eval_result evaluate(const backbone& bb, const adapter_payload& adapter,
                      const std::vector<data::example>& items);
 
-/// Makes libtorch (and the BLAS under it) use one thread on the calling thread.
+/// Makes libtorch (and the BLAS under it) use one thread on the calling thread;
+/// train_local and evaluate call it themselves.
 void use_one_thread();
 
 /// Estimated training memory (parameters, activations, optimizer state), MB.

@@ -37,6 +37,7 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
                          const std::vector<data::example>& shard, const train_options& t,
                          uint32_t steps, uint64_t seed) {
   return guarded("local training", [&] {
+    use_one_thread();
     if (shard.empty())
       throw std::runtime_error("local training: the client has no examples");
     auto t0 = std::chrono::steady_clock::now();
@@ -73,6 +74,7 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
 eval_result evaluate(const backbone& bb_handle, const adapter_payload& adapter,
                      const std::vector<data::example>& items) {
   return guarded("evaluation", [&] {
+    use_one_thread();
     const auto& bb = bb_handle.get();
     auto ad = to_tensors(bb, adapter, /*trainable=*/false);
     torch::NoGradGuard no_grad;
