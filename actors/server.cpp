@@ -206,8 +206,12 @@ struct server_state {
     auto node = answers.extract({client, round});
     answer a = std::move(node.mapped());
     double t = clock();
-    double duration = t - dispatched_at[client];
-    dispatched_at.erase(client);
+    auto in_flight = dispatched_at.find(client);
+    if (in_flight == dispatched_at.end())
+      return fail("an answer from client " + std::to_string(client) + " for round " +
+                  std::to_string(round) + " that has no task in flight");
+    double duration = t - in_flight->second;
+    dispatched_at.erase(in_flight);
     if (!a.error.empty()) {
       spdlog::warn("round {}: client {} failed: {}", round, client, a.error);
       if (book.expects(client, round)) {
