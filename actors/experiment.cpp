@@ -33,7 +33,16 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
   server_setup ss;
   ss.opts = setup.server;
   ss.backbone = backbone;
-  ss.eval = setup.task.eval.items;
+  ss.eval.global = setup.task.eval;
+  ss.eval.metric = setup.task.metric;
+  for (const auto& shard : setup.shards) {
+    auto& local = ss.eval.clients.emplace_back();
+    local.name = setup.task.train.name + "-local";
+    local.kind = setup.task.train.kind;
+    local.num_classes = setup.task.train.num_classes;
+    for (auto i : shard.test)
+      local.items.push_back(setup.task.train.items.at(i));
+  }
   ss.initial_global = serialization::encode(compute::init_adapter(setup.model, setup.adapter_seed));
   ss.scheduler = spawn_scheduler(sys, setup.policy, setup.server.tiers, setup.server.cost);
   ss.aggregator = spawn_aggregator(sys, setup.staleness, setup.model.r_max);
@@ -42,7 +51,7 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
     client_setup cs;
     cs.id = info.id;
     cs.threads = setup.server.tiers.at(info.tier).threads;
-    for (auto i : setup.shards.at(info.id))
+    for (auto i : setup.shards.at(info.id).train)
       cs.shard.push_back(setup.task.train.items.at(i));
     cs.backbone = backbone;
     cs.train = setup.train;

@@ -6,6 +6,7 @@
 #include "actors/server.hpp"
 #include "compute/staleness.hpp"
 #include "data/dataset.hpp"
+#include "data/partition.hpp"
 #include "scheduling/policy.hpp"
 
 namespace fedq::actors {
@@ -18,7 +19,7 @@ struct experiment_setup {
   compute::model_options model;
   compute::train_options train;
   data::task task;
-  std::vector<std::vector<uint32_t>> shards;  ///< per client: indices into task.train
+  std::vector<data::client_shard> shards;  ///< per client: indices into task.train
   uint32_t compute_threads = 0;       ///< 0: one per core
   uint64_t adapter_seed = 1;
 };

@@ -4,10 +4,12 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/all.hpp>
 
+#include "data/fairness.hpp"
 #include "scheduling/policy.hpp"
 
 namespace fedq::actors {
@@ -74,6 +76,8 @@ struct run_summary {
   uint64_t bytes_down = 0;
   double final_score = 0;
   double final_loss = 0;
+  std::vector<std::pair<std::string, double>> final_parts;  ///< parts of final_score
+  data::fairness final_fairness;  ///< of the final model over clients' local test sets
   uint64_t on_time = 0;
   uint64_t late_merged = 0;
   uint64_t late_rejected = 0;
@@ -144,11 +148,22 @@ typename Inspector::result_type inspect(Inspector& f, late_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_summary& x) {
   return f(caf::meta::type_name("run_summary"), x.rounds, x.time_to_target_s,
-           x.deadline_hit_rate, x.bytes_up, x.bytes_down, x.final_score, x.final_loss, x.on_time,
+           x.deadline_hit_rate, x.bytes_up, x.bytes_down, x.final_score, x.final_loss,
+           x.final_parts, x.final_fairness, x.on_time,
            x.late_merged, x.late_rejected, x.failed, x.clock_s, x.wall_s, x.final_version);
 }
 
 } // namespace fedq::actors
+
+namespace fedq::data {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fairness& x) {
+  return f(caf::meta::type_name("fairness"), x.clients, x.mean, x.worst, x.p10, x.p50, x.stddev,
+           x.jain);
+}
+
+} // namespace fedq::data
 
 namespace fedq::scheduling {
 

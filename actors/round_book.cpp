@@ -142,6 +142,8 @@ run_summary summarize(const std::vector<round_record>& rounds,
       s.time_to_target_s = r.t_close;
     s.final_score = r.score;
     s.final_loss = r.eval_loss;
+    s.final_parts = r.score_parts;
+    s.final_fairness = r.fairness;
     s.final_version = r.version;
     s.clock_s = r.t_close;
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "actors/messages.hpp"
+#include "data/fairness.hpp"
 
 namespace fedq::actors {
 
@@ -50,6 +51,9 @@ struct round_record {
   uint64_t late_bytes_up = 0;     ///< bytes of those late updates
   double score = 0;               ///< eval metric of the global adapter after the round
   double eval_loss = 0;
+  std::vector<std::pair<std::string, double>> score_parts;  ///< e.g. f1 and accuracy
+  std::vector<double> client_scores;  ///< global adapter on each client's local test set
+  data::fairness fairness;            ///< of client_scores
   double train_loss = 0;          ///< mean probe loss after training, on-time updates
   double decision_us = 0;
   double wall_s = 0;              ///< wall seconds since the run started

@@ -288,14 +288,17 @@ struct server_state {
         [this](caf::error& e) { fail("aggregator: " + self->system().render(e)); });
   }
 
-  compute::eval_result evaluate() const {
-    return compute::evaluate(*s->backbone, serialization::decode(global), s->eval);
+  evaluation evaluate() const {
+    return evaluate_global(*s->backbone, serialization::decode(global), s->eval);
   }
 
   void finish_round(round_record rec) {
     auto ev = evaluate();
-    rec.score = ev.accuracy;
+    rec.score = ev.score;
     rec.eval_loss = ev.loss;
+    rec.score_parts = std::move(ev.parts);
+    rec.client_scores = std::move(ev.client_scores);
+    rec.fairness = ev.fairness;
     rec.version = version;
     rec.wall_s = wall();
     if (s->observer)
@@ -312,8 +315,10 @@ struct server_state {
     auto summary = summarize(records, after_last, after_last_bytes, opts().target);
     if (!after_last.empty()) {
       auto ev = evaluate(); // the final model includes the updates merged after the last round
-      summary.final_score = ev.accuracy;
+      summary.final_score = ev.score;
       summary.final_loss = ev.loss;
+      summary.final_parts = std::move(ev.parts);
+      summary.final_fairness = ev.fairness;
     }
     summary.final_version = version;
     summary.clock_s = std::max(summary.clock_s, clock());

@@ -3,6 +3,7 @@
 #include <memory>
 #include <vector>
 
+#include "actors/evaluation.hpp"
 #include "actors/messages.hpp"
 #include "actors/round_book.hpp"
 #include "compute/model.hpp"
@@ -51,7 +52,7 @@ struct run_observer {
 struct server_setup {
   server_options opts;
   std::shared_ptr<const compute::backbone> backbone;  ///< for evaluation
-  std::vector<data::example> eval;
+  eval_sets eval;
   blob initial_global;
   scheduler_actor scheduler;
   aggregator_actor aggregator;

@@ -7,10 +7,11 @@
 #include <set>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
+#include "data/glue.hpp"
 #include "data/partition.hpp"
-#include "data/sst2.hpp"
 #include "data/synthetic_task.hpp"
 
 namespace fedq::app {
@@ -54,10 +55,16 @@ void fields(experiment_config& c, F&& f) {
   f("train.batch_size", c.train.batch_size);
   f("data.task", c.data.task);
   f("data.dir", c.data.dir);
+  f("data.partition", c.data.partition);
   f("data.dirichlet_alpha", c.data.dirichlet_alpha);
+  f("data.labels_per_client", c.data.labels_per_client);
+  f("data.quantity_power", c.data.quantity_power);
+  f("data.min_samples", c.data.min_samples);
+  f("data.test_fraction", c.data.test_fraction);
+  f("data.score_bins", c.data.score_bins);
   f("data.samples_per_client", c.data.samples_per_client);
   f("data.eval_samples", c.data.eval_samples);
-  f("data.min_samples", c.data.min_samples);
+  f("data.dev_limit", c.data.dev_limit);
   f("cost.step_base_s", c.cost.step_base_s);
   f("cost.step_per_rank_s", c.cost.step_per_rank_s);
   f("cost.ref_tokens", c.cost.ref_tokens);
@@ -302,12 +309,28 @@ void validate(const experiment_config& c) {
   require(!c.model.targets.empty(), "model.targets", "[]", "needs at least one of q, k, v, o");
   require(c.train.lr > 0, "train.lr", c.train.lr, "must be > 0");
   require(c.train.batch_size >= 1, "train.batch_size", c.train.batch_size, "must be at least 1");
-  require(c.data.task == "synthetic" || c.data.task == "sst2", "data.task", c.data.task,
-          "must be synthetic or sst2");
-  require(c.data.task != "sst2" || !c.data.dir.empty(), "data.dir", "\"\"",
-          "data.task = sst2 needs data.dir (the GLUE folder, e.g. ../shared/data/glue)");
+  std::string tasks = "synthetic";
+  for (const auto& g : data::glue_tasks())
+    tasks += ", " + g.name;
+  bool glue = c.data.task != "synthetic";
+  require(!glue || std::any_of(data::glue_tasks().begin(), data::glue_tasks().end(),
+                               [&](const auto& g) { return g.name == c.data.task; }),
+          "data.task", c.data.task, "must be one of " + tasks);
+  require(!glue || !c.data.dir.empty(), "data.dir", "\"\"",
+          "data.task = " + c.data.task + " needs data.dir (the GLUE folder, e.g. ../shared/data/glue)");
+  try {
+    data::parse_partition_kind(c.data.partition);
+  } catch (const std::invalid_argument& e) {
+    throw config_error(std::string("config: data.partition: ") + e.what());
+  }
   require(c.data.dirichlet_alpha > 0, "data.dirichlet_alpha", c.data.dirichlet_alpha,
           "must be > 0");
+  require(c.data.labels_per_client >= 1, "data.labels_per_client", c.data.labels_per_client,
+          "must be at least 1");
+  require(c.data.quantity_power > 0, "data.quantity_power", c.data.quantity_power, "must be > 0");
+  require(c.data.test_fraction >= 0 && c.data.test_fraction < 1, "data.test_fraction",
+          c.data.test_fraction, "must lie in [0, 1)");
+  require(c.data.score_bins >= 1, "data.score_bins", c.data.score_bins, "must be at least 1");
   require(c.cost.ref_tokens >= 1, "cost.ref_tokens", c.cost.ref_tokens, "must be at least 1");
   uint32_t clients = 0;
   for (const auto& t : c.tiers)
@@ -386,22 +409,37 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   uint32_t clients = 0;
   for (const auto& t : c.tiers)
     clients += t.count;
-  if (c.data.task == "sst2") {
-    s.task = data::sst2_task(c.data.dir);
-    if (c.data.eval_samples > 0 && c.data.eval_samples < s.task.eval.items.size())
-      s.task.eval.items.resize(c.data.eval_samples);
-  } else {
+  if (c.data.task == "synthetic") {
     s.task = data::synthetic_task(clients * c.data.samples_per_client, c.data.eval_samples, c.seed);
+  } else {
+    s.task = data::glue_task(c.data.task, c.data.dir);
+    spdlog::info("data: {} read {} train rows and {} dev rows from {}", c.data.task,
+                 s.task.train.items.size(), s.task.eval.items.size(), c.data.dir);
+    if (c.data.dev_limit > 0 && c.data.dev_limit < s.task.eval.items.size()) {
+      spdlog::warn("data: evaluating on the first {} of {} dev rows (data.dev_limit); scores are "
+                   "not the official dev score", c.data.dev_limit, s.task.eval.items.size());
+      s.task.eval.items.resize(c.data.dev_limit);
+    }
   }
+  data::partition_options po;
+  po.kind = data::parse_partition_kind(c.data.partition);
+  po.clients = clients;
+  po.alpha = c.data.dirichlet_alpha;
+  po.labels_per_client = c.data.labels_per_client;
+  po.power = c.data.quantity_power;
+  po.min_samples = c.data.min_samples;
+  po.test_fraction = c.data.test_fraction;
+  po.score_bins = c.data.score_bins;
+  po.seed = c.seed;
   try {
-    s.shards = data::dirichlet_split(s.task.train, clients, c.data.dirichlet_alpha,
-                                     c.data.min_samples, c.seed);
+    s.shards = data::partition(s.task.train, po);
   } catch (const std::invalid_argument& e) {
     throw config_error(e.what());
   }
 
   s.model = c.model;
-  s.model.classes = s.task.train.num_classes;
+  s.model.regression = s.task.train.kind == data::task_kind::regression;
+  s.model.classes = s.model.regression ? 1 : s.task.train.num_classes;
   s.model.r_max = c.scheduler.r_max;
   s.model.seed = c.seed;
   s.train = c.train;
@@ -431,7 +469,7 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   for (uint32_t tier = 0; tier < c.tiers.size(); ++tier)
     for (uint32_t k = 0; k < c.tiers[tier].count; ++k) {
       auto id = static_cast<uint32_t>(o.clients.size());
-      o.clients.push_back({id, tier, static_cast<uint32_t>(s.shards[id].size())});
+      o.clients.push_back({id, tier, static_cast<uint32_t>(s.shards[id].train.size())});
     }
   return s;
 }

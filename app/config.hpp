@@ -42,12 +42,18 @@ struct experiment_config {
   compute::model_options model;
   compute::train_options train;
   struct data_section {
-    std::string task = "synthetic";
-    std::string dir;
+    std::string task = "synthetic";     ///< synthetic, or a GLUE task (data::glue_tasks)
+    std::string dir;                    ///< the GLUE folder
+    std::string partition = "dirichlet";
     double dirichlet_alpha = 0.5;
-    uint32_t samples_per_client = 160;  ///< synthetic: examples generated per client
-    uint32_t eval_samples = 400;        ///< synthetic: eval examples; sst2: 0 = whole dev set
+    uint32_t labels_per_client = 2;     ///< partition = shards
+    double quantity_power = 1.5;        ///< partition = quantity
     uint32_t min_samples = 16;
+    double test_fraction = 0.2;         ///< of each client's shard kept as its local test set
+    uint32_t score_bins = 5;            ///< regression tasks: partition labels are score bins
+    uint32_t samples_per_client = 160;  ///< synthetic: examples generated per client
+    uint32_t eval_samples = 400;        ///< synthetic: eval examples generated
+    uint32_t dev_limit = 0;             ///< GLUE: evaluate on the first N dev rows; 0 = all (official)
   } data;
   scheduling::cost_options cost;
   std::vector<scheduling::tier_profile> tiers = scheduling::default_tiers(2, 2, 2);

@@ -6,13 +6,15 @@
 
 #include "app/config.hpp"
 #include "app/run_output.hpp"
-#include "data/sst2.hpp"
+#include "data/dataset.hpp"
+#include "data/metrics.hpp"
 
 namespace fedq::app {
 
 int run_command(const run_args& args) {
   experiment_config cfg;
   actors::experiment_setup setup;
+  spdlog::set_level(args.quiet ? spdlog::level::warn : spdlog::level::info);
   try {
     auto overrides = args.overrides;
     if (!args.data_dir.empty())
@@ -26,7 +28,6 @@ int run_command(const run_args& args) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   }
-  spdlog::set_level(args.quiet ? spdlog::level::warn : spdlog::level::info);
 
   auto dir = args.out.empty() ? default_out_dir(args.config, cfg.round.mode)
                               : std::filesystem::path(args.out);
@@ -37,9 +38,11 @@ int run_command(const run_args& args) {
   try {
     run_output out(dir, tier_names, cfg.run.rounds, virtual_clock, !args.quiet);
     out.write_config(to_toml(cfg));
+    out.write_partition(setup, cfg.data.partition, cfg.data.score_bins);
     std::cout << "fedq run: " << setup.server.clients.size() << " clients, task "
               << cfg.data.task << " (" << setup.task.train.items.size() << " train, "
-              << setup.task.eval.items.size() << " eval), mode " << cfg.round.mode
+              << setup.task.eval.items.size() << " eval, " << data::metric_name(setup.task.metric)
+              << "), partition " << cfg.data.partition << ", mode " << cfg.round.mode
               << ", policy " << cfg.scheduler.name << ", " << cfg.run.clock << " clock, seed "
               << cfg.seed << "\n";
     auto summary = actors::run_experiment(setup, &out);

@@ -8,9 +8,27 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "data/partition.hpp"
+
 namespace fedq::app {
 
 using nlohmann::json;
+
+namespace {
+
+json to_json(const data::fairness& f) {
+  return {{"clients", f.clients}, {"mean", f.mean}, {"worst", f.worst}, {"p10", f.p10},
+          {"p50", f.p50},         {"std", f.stddev}, {"jain", f.jain}};
+}
+
+json to_json(const std::vector<std::pair<std::string, double>>& parts) {
+  json j = json::object();
+  for (const auto& [name, v] : parts)
+    j[name] = v;
+  return j;
+}
+
+} // namespace
 
 run_output::run_output(std::filesystem::path dir, std::vector<std::string> tier_names,
                        uint32_t rounds, bool virtual_clock, bool print_progress)
@@ -60,7 +78,10 @@ void run_output::on_round(const actors::round_record& r) {
             {"bytes_up", r.bytes_up()},
             {"bytes_down", r.bytes_down()},
             {"score", r.score},
+            {"score_parts", to_json(r.score_parts)},
             {"eval_loss", r.eval_loss},
+            {"fairness", to_json(r.fairness)},
+            {"client_scores", r.client_scores},
             {"train_loss", r.train_loss},
             {"decision_us", r.decision_us},
             {"wall_s", r.wall_s},
@@ -71,10 +92,10 @@ void run_output::on_round(const actors::round_record& r) {
   if (progress_)
     std::cout << fmt::format(
                    "round {:>3}/{}  t={:8.1f}s ({})  wall={:6.1f}s  on-time {}/{}  late merged {} "
-                   "rejected {}  score {:.3f}  train loss {:.3f}",
+                   "rejected {}  score {:.3f}  clients worst {:.3f} jain {:.3f}  train loss {:.3f}",
                    r.round + 1, total_rounds_, r.t_close, virtual_ ? "virtual" : "wall", r.wall_s,
                    r.on_time(), r.participants.size(), r.late_merged(), r.late_rejected(),
-                   r.score, r.train_loss)
+                   r.score, r.fairness.worst, r.fairness.jain, r.train_loss)
               << std::endl;
 }
 
@@ -91,6 +112,8 @@ void run_output::write_summary(const actors::run_summary& s, double target, cons
          {"bytes_up", s.bytes_up},
          {"bytes_down", s.bytes_down},
          {"final_score", s.final_score},
+         {"final_score_parts", to_json(s.final_parts)},
+         {"final_fairness", to_json(s.final_fairness)},
          {"final_loss", s.final_loss},
          {"on_time", s.on_time},
          {"late_merged", s.late_merged},
@@ -106,6 +129,34 @@ void run_output::write_summary(const actors::run_summary& s, double target, cons
   std::ofstream(dir_ / "summary.json") << j.dump(2) << '\n';
 }
 
+void run_output::write_partition(const actors::experiment_setup& s, const std::string& partition,
+                                 uint32_t score_bins) {
+  std::vector<std::vector<uint32_t>> train, test;
+  for (const auto& sh : s.shards) {
+    train.push_back(sh.train);
+    test.push_back(sh.test);
+  }
+  auto h_train = data::strata_histogram(s.task.train, score_bins, train);
+  auto h_test = data::strata_histogram(s.task.train, score_bins, test);
+  json clients = json::array();
+  for (size_t c = 0; c < s.shards.size(); ++c) {
+    const auto& info = s.server.clients.at(c);
+    clients.push_back({{"client", info.id},
+                       {"tier", tiers_.at(info.tier)},
+                       {"train", s.shards[c].train.size()},
+                       {"test", s.shards[c].test.size()},
+                       {"train_labels", h_train[c]},
+                       {"test_labels", h_test[c]}});
+  }
+  bool regression = s.task.train.kind == data::task_kind::regression;
+  json j{{"task", s.task.train.name},
+         {"partition", partition},
+         {"labels", regression ? "score bins (equal width over the training scores)" : "classes"},
+         {"train_examples", s.task.train.items.size()},
+         {"clients", std::move(clients)}};
+  std::ofstream(dir_ / "partition.json") << j.dump(2) << '\n';
+}
+
 std::filesystem::path default_out_dir(const std::string& config_path, const std::string& mode) {
   auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char stamp[32];
@@ -119,13 +170,22 @@ std::filesystem::path default_out_dir(const std::string& config_path, const std:
 }
 
 std::string describe(const actors::run_summary& s, bool virtual_clock) {
+  std::string parts;
+  if (s.final_parts.size() > 1)
+    for (const auto& [name, v] : s.final_parts)
+      parts += fmt::format("{}{}={:.3f}", parts.empty() ? " (" : ", ", name, v);
+  if (!parts.empty())
+    parts += ")";
   std::string ttt = s.time_to_target_s >= 0 ? fmt::format("{:.1f} s", s.time_to_target_s)
                                             : std::string("not reached");
   return fmt::format(
     "{} rounds | time-to-target {} ({} clock) | deadline hit rate {:.0f}% | bytes up {:.2f} MB, "
-    "down {:.2f} MB | final score {:.3f} | on time {}, late merged {}, late rejected {}, failed {}",
+    "down {:.2f} MB | final score {:.3f}{} | clients: mean {:.3f}, worst {:.3f}, p10 {:.3f}, "
+    "std {:.3f}, Jain {:.3f} | on time {}, late merged {}, late rejected {}, failed {}",
     s.rounds, ttt, virtual_clock ? "virtual" : "wall", 100 * s.deadline_hit_rate, s.bytes_up / 1e6,
-    s.bytes_down / 1e6, s.final_score, s.on_time, s.late_merged, s.late_rejected, s.failed);
+    s.bytes_down / 1e6, s.final_score, parts, s.final_fairness.mean, s.final_fairness.worst,
+    s.final_fairness.p10, s.final_fairness.stddev, s.final_fairness.jain, s.on_time,
+    s.late_merged, s.late_rejected, s.failed);
 }
 
 } // namespace fedq::app

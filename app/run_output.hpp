@@ -5,13 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "actors/experiment.hpp"
 #include "actors/server.hpp"
 
 namespace fedq::app {
 
 /// Writes a run's files into its output folder as the run goes:
-/// rounds.jsonl (a line per round), summary.json, config.toml; and prints a
-/// progress line per round.
+/// rounds.jsonl (a line per round), summary.json, config.toml, partition.json;
+/// and prints a progress line per round.
 class run_output : public actors::run_observer {
 public:
   run_output(std::filesystem::path dir, std::vector<std::string> tier_names, uint32_t rounds,
@@ -20,7 +21,10 @@ public:
   void on_round(const actors::round_record& r) override;
 
   void write_config(const std::string& toml_text);
-  /// `extra` holds fields that are not in run_summary (target, mode, policy, ...).
+  /// Per client: tier, train and test counts, label (or score-bin) histograms.
+  void write_partition(const actors::experiment_setup& s, const std::string& partition,
+                       uint32_t score_bins);
+  /// Also records what is not in run_summary (target, mode, policy, seed).
   void write_summary(const actors::run_summary& s, double target, const std::string& mode,
                      const std::string& policy, uint64_t seed);
   const std::filesystem::path& dir() const { return dir_; }

@@ -47,6 +47,9 @@ const model_options& backbone::options() const { return impl_->opts; }
 std::shared_ptr<const backbone> backbone::create(const model_options& o) {
   if (o.d_model % o.heads != 0)
     throw std::invalid_argument("model.d_model must be a multiple of model.heads");
+  if (o.classes == 0 || (o.regression && o.classes != 1))
+    throw std::invalid_argument("model: a classification head needs classes >= 1, a regression "
+                                "head exactly 1 output");
   for (const auto& t : o.targets)
     if (std::none_of(std::begin(projections), std::end(projections),
                      [&](const char* p) { return t == p; }))
@@ -182,21 +185,31 @@ adapter_payload to_payload(const backbone::impl& bb, const adapter_tensors& t) {
   return p;
 }
 
-token_batch make_batch(const std::vector<const data::example*>& items, uint32_t max_len) {
+token_batch make_batch(const std::vector<const data::example*>& items, const model_options& o) {
   auto n = static_cast<int64_t>(items.size());
-  auto ids = torch::zeros({n, int64_t(max_len)}, torch::kInt64);
-  auto labels = torch::empty({n}, torch::kInt64);
+  auto ids = torch::zeros({n, int64_t(o.max_len)}, torch::kInt64);
+  auto targets = torch::empty({n}, o.regression ? torch::kFloat32 : torch::kInt64);
   auto ids_a = ids.accessor<int64_t, 2>();
-  auto labels_a = labels.accessor<int64_t, 1>();
   for (int64_t i = 0; i < n; ++i) {
-    auto toks = data::byte_tokens(items[i]->text, max_len);
+    auto toks = data::byte_pair_tokens(items[i]->text, items[i]->text_b, o.max_len);
     if (toks.empty())
       toks.push_back(int32_t(' ') + 1); // an empty text still has one token to pool
     for (size_t j = 0; j < toks.size(); ++j)
       ids_a[i][int64_t(j)] = toks[j];
-    labels_a[i] = items[i]->label;
+    if (o.regression)
+      targets[i] = items[i]->score;
+    else
+      targets[i] = int64_t{items[i]->label};
   }
-  return {ids, ids.ne(data::pad_token), labels};
+  return {ids, ids.ne(data::pad_token), targets};
+}
+
+torch::Tensor task_loss(const model_options& o, const torch::Tensor& out, const token_batch& b,
+                        bool sum) {
+  auto reduction = sum ? at::Reduction::Sum : at::Reduction::Mean;
+  if (o.regression)
+    return torch::mse_loss(out.squeeze(1), b.targets, reduction);
+  return torch::cross_entropy_loss(out, b.targets, {}, reduction);
 }
 
 torch::Tensor forward(const backbone::impl& bb, const adapter_tensors& ad, const token_batch& batch) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "data/dataset.hpp"
+#include "data/metrics.hpp"
 #include "serialization/adapter_payload.hpp"
 
 namespace fedq::compute {
@@ -21,7 +22,8 @@ struct model_options {
   uint32_t heads = 4;
   uint32_t ffn = 128;
   uint32_t max_len = 64;       ///< tokens per example (longer texts are cut)
-  uint32_t classes = 2;
+  uint32_t classes = 2;         ///< head outputs
+  bool regression = false;     ///< one output (classes = 1) trained with squared error
   uint32_t r_max = 16;
   double lora_alpha = 16;      ///< LoRA scale is lora_alpha / r_max for every rank
   uint64_t seed = 1;           ///< backbone initialization
@@ -75,11 +77,11 @@ train_result train_local(const backbone& bb, const adapter_payload& start,
                          uint32_t steps, uint64_t seed);
 
 struct eval_result {
-  double accuracy = 0;
-  double loss = 0;
+  data::predictions predictions;  ///< per item, in order: argmax class or regression output
+  double loss = 0;                ///< mean cross-entropy or squared error
 };
 
-/// Accuracy and mean cross-entropy of the adapter on `items`.
+/// The adapter's predictions and mean loss on `items` (scored by data/metrics).
 eval_result evaluate(const backbone& bb, const adapter_payload& adapter,
                      const std::vector<data::example>& items);
 

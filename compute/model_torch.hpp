@@ -42,11 +42,16 @@ adapter_payload to_payload(const backbone::impl& bb, const adapter_tensors& t);
 struct token_batch {
   torch::Tensor ids;   // (B, T) int64
   torch::Tensor mask;  // (B, T) bool, true on real tokens
-  torch::Tensor labels; // (B) int64
+  torch::Tensor targets; // (B) int64 labels, or float scores (regression)
 };
-token_batch make_batch(const std::vector<const data::example*>& items, uint32_t max_len);
+token_batch make_batch(const std::vector<const data::example*>& items, const model_options& o);
 
-/// Class logits (B, classes).
+/// The training loss of outputs (B, classes) against the batch's targets:
+/// cross-entropy, or squared error for regression; mean or sum over the batch.
+torch::Tensor task_loss(const model_options& o, const torch::Tensor& out, const token_batch& b,
+                        bool sum = false);
+
+/// Head outputs (B, classes): class logits, or (B, 1) regression scores.
 torch::Tensor forward(const backbone::impl& bb, const adapter_tensors& ad, const token_batch& batch);
 
 } // namespace fedq::compute

@@ -20,7 +20,7 @@ auto guarded(const char* what, F&& f) {
 
 double batch_loss(const backbone::impl& bb, const adapter_tensors& ad, const token_batch& b) {
   torch::NoGradGuard no_grad;
-  return torch::cross_entropy_loss(forward(bb, ad, b), b.labels).item<double>();
+  return task_loss(bb.opts, forward(bb, ad, b), b).item<double>();
 }
 
 } // namespace
@@ -51,7 +51,7 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
       std::vector<const data::example*> items;
       for (uint32_t i = 0; i < t.batch_size; ++i)
         items.push_back(&shard[pick(rng)]);
-      return make_batch(items, bb.opts.max_len);
+      return make_batch(items, bb.opts);
     };
     auto probe = draw();
     train_result r;
@@ -59,7 +59,7 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
     for (uint32_t s = 0; s < steps; ++s) {
       auto b = s == 0 ? probe : draw();
       opt.zero_grad();
-      auto loss = torch::cross_entropy_loss(forward(bb, ad, b), b.labels);
+      auto loss = task_loss(bb.opts, forward(bb, ad, b), b);
       loss.backward();
       opt.step();
       r.tokens += static_cast<uint64_t>(b.mask.sum().item<int64_t>());
@@ -81,18 +81,25 @@ eval_result evaluate(const backbone& bb_handle, const adapter_payload& adapter,
     eval_result r;
     if (items.empty())
       return r;
-    double correct = 0, loss = 0;
+    double loss = 0;
     constexpr size_t chunk = 128;
     for (size_t i = 0; i < items.size(); i += chunk) {
       std::vector<const data::example*> part;
       for (size_t j = i; j < std::min(items.size(), i + chunk); ++j)
         part.push_back(&items[j]);
-      auto b = make_batch(part, bb.opts.max_len);
-      auto logits = forward(bb, ad, b);
-      loss += torch::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum).item<double>();
-      correct += logits.argmax(1).eq(b.labels).sum().item<double>();
+      auto b = make_batch(part, bb.opts);
+      auto out = forward(bb, ad, b);
+      loss += task_loss(bb.opts, out, b, /*sum=*/true).item<double>();
+      if (bb.opts.regression) {
+        auto v = out.squeeze(1).to(torch::kFloat64).contiguous();
+        r.predictions.scores.insert(r.predictions.scores.end(), v.data_ptr<double>(),
+                                    v.data_ptr<double>() + v.numel());
+      } else {
+        auto v = out.argmax(1).to(torch::kInt32).contiguous();
+        r.predictions.labels.insert(r.predictions.labels.end(), v.data_ptr<int32_t>(),
+                                    v.data_ptr<int32_t>() + v.numel());
+      }
     }
-    r.accuracy = correct / items.size();
     r.loss = loss / items.size();
     return r;
   });

@@ -91,4 +91,64 @@ double spearman(const std::vector<double>& x, const std::vector<double>& y) {
   return pearson(average_ranks(x), average_ranks(y));
 }
 
+namespace {
+
+std::vector<int32_t> gold_labels(const dataset& d) {
+  std::vector<int32_t> out;
+  out.reserve(d.items.size());
+  for (const auto& e : d.items)
+    out.push_back(e.label);
+  return out;
+}
+
+std::vector<double> gold_scores(const dataset& d) {
+  std::vector<double> out;
+  out.reserve(d.items.size());
+  for (const auto& e : d.items)
+    out.push_back(e.score);
+  return out;
+}
+
+} // namespace
+
+task_score score_task(metric_kind metric, const dataset& gold, const predictions& p) {
+  auto two = [](const char* a, double x, const char* b, double y) {
+    return task_score{(x + y) / 2, {{a, x}, {b, y}}};
+  };
+  switch (metric) {
+  case metric_kind::accuracy: {
+    double acc = accuracy(p.labels, gold_labels(gold));
+    return {acc, {{"accuracy", acc}}};
+  }
+  case metric_kind::f1_accuracy: {
+    auto g = gold_labels(gold);
+    return two("f1", f1_positive(p.labels, g), "accuracy", accuracy(p.labels, g));
+  }
+  case metric_kind::matthews: {
+    double mcc = matthews(p.labels, gold_labels(gold));
+    return {mcc, {{"matthews", mcc}}};
+  }
+  case metric_kind::pearson_spearman: {
+    auto g = gold_scores(gold);
+    return two("pearson", pearson(p.scores, g), "spearman", spearman(p.scores, g));
+  }
+  }
+  throw std::invalid_argument("score_task: unknown metric");
+}
+
+double client_score(const dataset& gold, const predictions& p) {
+  return gold.kind == task_kind::regression ? pearson(p.scores, gold_scores(gold))
+                                            : accuracy(p.labels, gold_labels(gold));
+}
+
+const char* metric_name(metric_kind metric) {
+  switch (metric) {
+  case metric_kind::accuracy: return "accuracy";
+  case metric_kind::f1_accuracy: return "mean of F1 and accuracy";
+  case metric_kind::matthews: return "Matthews correlation";
+  case metric_kind::pearson_spearman: return "mean of Pearson and Spearman";
+  }
+  return "?";
+}
+
 } // namespace fedq::data

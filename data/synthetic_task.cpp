@@ -44,14 +44,15 @@ dataset make_synthetic(uint32_t count, uint64_t seed) {
         text += ' ';
       text += word;
     }
-    d.items.push_back({std::move(text), label});
+    d.items.push_back({std::move(text), {}, label, 0});
   }
   std::shuffle(d.items.begin(), d.items.end(), rng);
   return d;
 }
 
 task synthetic_task(uint32_t train_count, uint32_t eval_count, uint64_t seed) {
-  return {make_synthetic(train_count, seed * 2 + 1), make_synthetic(eval_count, seed * 2 + 2)};
+  return {make_synthetic(train_count, seed * 2 + 1), make_synthetic(eval_count, seed * 2 + 2),
+          metric_kind::accuracy};
 }
 
 } // namespace fedq::data

@@ -82,7 +82,7 @@ TEST_CASE("the setup gives each tier its clients and every client its shard") {
   CHECK(s.server.clients[5].tier == 2);
   size_t total = 0;
   for (const auto& shard : s.shards)
-    total += shard.size();
+    total += shard.train.size() + shard.test.size();
   CHECK(total == 240);
   CHECK(s.model.classes == 4);
   CHECK(s.model.r_max == c.scheduler.r_max);
