@@ -2,6 +2,7 @@
 
 #include "compute/aggregation.hpp"
 #include "compute/model.hpp"
+#include "data/metrics.hpp"
 #include "data/synthetic_task.hpp"
 
 using namespace fedq;
@@ -63,4 +64,36 @@ TEST_CASE("an adapter that does not fit the model is refused with a reason") {
   auto wrong = compute::init_adapter(other, 1);
   CHECK_THROWS_WITH(compute::evaluate(*bb, wrong, data::make_synthetic(8, 1).items),
                     Catch::Contains("does not fit"));
+}
+
+TEST_CASE("a regression head trains on pairs with squared error and predicts scores") {
+  auto o = tiny();
+  o.classes = 1;
+  o.regression = true;
+  auto bb = compute::backbone::create(o);
+  // The score is the number of 'x' in the second text: learnable from bytes.
+  std::vector<data::example> shard;
+  for (int i = 0; i < 120; ++i) {
+    int k = i % 6;
+    shard.push_back({"pair " + std::to_string(i % 7), std::string(size_t(k), 'x') + " y",
+                     0, static_cast<float>(k)});
+  }
+  compute::train_options t;
+  t.lr = 2e-2;
+  auto start = compute::init_adapter(o, 3);
+  auto r = compute::train_local(*bb, start, shard, t, 60, 2);
+  CHECK(r.loss_after < r.loss_before * 0.5);
+  auto ev = compute::evaluate(*bb, r.adapter, shard);
+  REQUIRE(ev.predictions.scores.size() == shard.size());
+  CHECK(ev.predictions.labels.empty());
+  std::vector<double> gold;
+  for (const auto& e : shard)
+    gold.push_back(e.score);
+  CHECK(data::pearson(ev.predictions.scores, gold) > 0.5);
+}
+
+TEST_CASE("a regression model needs exactly one output") {
+  auto o = tiny();
+  o.regression = true;
+  CHECK_THROWS_WITH(compute::backbone::create(o), Catch::Contains("regression head exactly 1"));
 }

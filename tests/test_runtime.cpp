@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include "actors/experiment.hpp"
 #include "app/config.hpp"
 
@@ -179,4 +181,36 @@ TEST_CASE("a wall-clock run uses real timers and still accounts for every update
   CHECK(r.summary.wall_s > 0);
   CHECK(r.summary.clock_s <= r.summary.wall_s + 1e-6);
   check_nothing_lost(r);
+}
+
+TEST_CASE("a run reports per-client fairness over every client's local test set") {
+  auto r = run(two_fast_one_slow, {"run.rounds=3", "data.partition=shards",
+                                   "data.labels_per_client=2", "data.test_fraction=0.25"});
+  REQUIRE(r.rec.rounds.size() == 3);
+  for (const auto& round : r.rec.rounds) {
+    REQUIRE(round.client_scores.size() == 3);
+    CHECK(round.fairness.clients == 3);
+    CHECK(round.fairness.worst <= round.fairness.p50);
+    CHECK(round.fairness.jain > 0);
+    CHECK(round.fairness.jain <= 1.0 + 1e-12);
+    CHECK(round.score_parts.size() == 1);
+  }
+  CHECK(r.summary.final_fairness.clients == 3);
+}
+
+TEST_CASE("STS-B runs end to end as a regression task scored by Pearson and Spearman") {
+  std::string glue = std::string(FEDQ_SHARED_DATA) + "/glue";
+  if (!std::filesystem::exists(glue + "/STS-B/train.tsv")) {
+    WARN("skipped: no GLUE data at " << glue);
+    return;
+  }
+  auto r = run(two_fast_one_slow, {"data.task=stsb", "data.dir=\"" + glue + "\"",
+                                   "data.dev_limit=200", "run.rounds=2", "data.dirichlet_alpha=0.1"});
+  REQUIRE(r.rec.rounds.size() == 2);
+  REQUIRE(r.summary.final_parts.size() == 2);
+  CHECK(r.summary.final_parts[0].first == "pearson");
+  CHECK(r.summary.final_parts[1].first == "spearman");
+  CHECK(r.summary.final_score ==
+        Approx((r.summary.final_parts[0].second + r.summary.final_parts[1].second) / 2));
+  CHECK(r.summary.final_fairness.clients == 3);
 }

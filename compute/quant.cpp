@@ -1,0 +1,194 @@
+#include "compute/quant.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace fedq::compute {
+
+namespace {
+
+constexpr std::array<float, 16> codes{
+  -1.0f,       -0.6961928f, -0.5250731f, -0.3949175f, -0.2844414f, -0.1847734f,
+  -0.0910500f, 0.0f,        0.0795803f,  0.1609302f,  0.2461123f,  0.3379152f,
+  0.4407098f,  0.5626170f,  0.7229568f,  1.0f};
+
+/// Pads a flat tensor with zeros to a multiple of `m` and views it as (-1, m).
+torch::Tensor blocks_of(const torch::Tensor& flat, int64_t m) {
+  int64_t pad = (m - flat.numel() % m) % m;
+  auto x = pad ? torch::cat({flat, torch::zeros({pad}, flat.options())}) : flat;
+  return x.view({-1, m});
+}
+
+torch::Tensor nf4_dequant_cpu(const quantized_weight& w, const torch::Tensor& absmax) {
+  // Each byte holds two codes: a 256-entry table of code pairs.
+  static const auto pairs = [] {
+    std::array<std::array<float, 2>, 256> t{};
+    for (int b = 0; b < 256; ++b)
+      t[size_t(b)] = {codes[size_t(b >> 4)], codes[size_t(b & 15)]};
+    return t;
+  }();
+  int64_t n = w.rows * w.cols;
+  auto out = torch::empty({n}, torch::kFloat32);
+  const auto* q = w.data.data_ptr<uint8_t>();
+  const auto* am = absmax.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  constexpr int64_t bytes_per_block = nf4_block / 2;
+  int64_t full = n / nf4_block;
+  for (int64_t blk = 0; blk < full; ++blk) {
+    float s = am[blk];
+    const uint8_t* qb = q + blk * bytes_per_block;
+    float* ob = o + blk * nf4_block;
+    for (int64_t i = 0; i < bytes_per_block; ++i) {
+      const auto& p = pairs[qb[i]];
+      ob[2 * i] = p[0] * s;
+      ob[2 * i + 1] = p[1] * s;
+    }
+  }
+  for (int64_t i = full * nf4_block; i < n; ++i) {  // a partial last block
+    uint8_t b = q[i / 2];
+    o[i] = codes[size_t(i % 2 == 0 ? b >> 4 : b & 15)] * am[i / nf4_block];
+  }
+  return out.view({w.rows, w.cols});
+}
+
+torch::Tensor nf4_dequant_generic(const quantized_weight& w, const torch::Tensor& absmax) {
+  auto table = torch::tensor(std::vector<float>(codes.begin(), codes.end()),
+                             torch::TensorOptions().device(w.data.device()));
+  auto hi = w.data.__rshift__(4).to(torch::kInt64);
+  auto lo = w.data.bitwise_and(15).to(torch::kInt64);
+  auto idx = torch::stack({hi, lo}, 1).view({-1});
+  auto vals = table.index_select(0, idx);
+  int64_t n = w.rows * w.cols;
+  auto scaled = blocks_of(vals, nf4_block) * absmax.unsqueeze(1);
+  return scaled.view({-1}).slice(0, 0, n).view({w.rows, w.cols});
+}
+
+struct quant_linear_fn : torch::autograd::Function<quant_linear_fn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               int64_t weight) {
+    ctx->saved_data["w"] = weight;
+    const auto& w = *reinterpret_cast<const quantized_weight*>(weight);
+    return torch::matmul(x, w.dequantize().t());
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto& w = *reinterpret_cast<const quantized_weight*>(ctx->saved_data["w"].toInt());
+    return {torch::matmul(grads[0], w.dequantize()), torch::Tensor()};
+  }
+};
+
+} // namespace
+
+const std::array<float, 16>& nf4_codes() { return codes; }
+
+weight_format parse_weight_format(const std::string& s) {
+  for (auto f : {weight_format::nf4, weight_format::int8, weight_format::bf16, weight_format::fp32})
+    if (s == weight_format_name(f))
+      return f;
+  throw std::invalid_argument("'" + s + "' is not a weight format (nf4, int8, bf16, fp32)");
+}
+
+const char* weight_format_name(weight_format f) {
+  switch (f) {
+  case weight_format::nf4: return "nf4";
+  case weight_format::int8: return "int8";
+  case weight_format::bf16: return "bf16";
+  case weight_format::fp32: return "fp32";
+  }
+  return "?";
+}
+
+quantized_weight quantize(const torch::Tensor& w_in, weight_format f, bool double_quant) {
+  torch::NoGradGuard no_grad;
+  if (w_in.dim() != 2)
+    throw std::invalid_argument("quantize: a weight must be 2-D");
+  auto w = w_in.detach().to(torch::kFloat32).contiguous();
+  quantized_weight q;
+  q.format = f;
+  q.rows = w.size(0);
+  q.cols = w.size(1);
+  switch (f) {
+  case weight_format::fp32:
+    q.data = w;
+    break;
+  case weight_format::bf16:
+    q.data = w.to(torch::kBFloat16);
+    break;
+  case weight_format::int8: {
+    q.absmax = w.abs().amax(1);
+    auto scale = (q.absmax / 127.0).clamp_min(1e-30).unsqueeze(1);
+    q.data = torch::round(w / scale).clamp(-127, 127).to(torch::kInt8);
+    break;
+  }
+  case weight_format::nf4: {
+    auto blocks = blocks_of(w.view({-1}), nf4_block);            // (nb, 64)
+    auto absmax = blocks.abs().amax(1);                           // (nb)
+    auto normed = blocks / absmax.clamp_min(1e-30).unsqueeze(1);  // in [-1, 1]
+    std::vector<float> mids;
+    for (size_t i = 0; i + 1 < codes.size(); ++i)
+      mids.push_back((codes[i] + codes[i + 1]) / 2);
+    auto idx = torch::searchsorted(torch::tensor(mids, w.options()), normed.contiguous())
+                 .to(torch::kUInt8)
+                 .view({-1});
+    if (idx.numel() % 2)
+      idx = torch::cat({idx, torch::zeros({1}, idx.options())});
+    auto two = idx.view({-1, 2});
+    auto packed = two.select(1, 0).__lshift__(4).bitwise_or(two.select(1, 1));
+    int64_t used = (q.rows * q.cols + 1) / 2;
+    q.data = packed.slice(0, 0, used).contiguous();
+    q.absmax = absmax.contiguous();
+    if (double_quant) {
+      q.double_quant = true;
+      q.absmax_offset = absmax.mean().item<float>();
+      auto groups = blocks_of(absmax - q.absmax_offset, nf4_dq_group);  // (ng, 256)
+      q.absmax_scale = (groups.abs().amax(1) / 127.0).clamp_min(1e-30);
+      q.absmax_q = torch::round(groups / q.absmax_scale.unsqueeze(1))
+                     .clamp(-127, 127)
+                     .to(torch::kInt8)
+                     .view({-1})
+                     .slice(0, 0, absmax.numel())
+                     .contiguous();
+      q.absmax = torch::Tensor();
+    }
+    break;
+  }
+  }
+  return q;
+}
+
+torch::Tensor quantized_weight::block_absmax() const {
+  if (!double_quant)
+    return absmax;
+  auto groups = blocks_of(absmax_q.to(torch::kFloat32), nf4_dq_group) * absmax_scale.unsqueeze(1);
+  return (groups.view({-1}).slice(0, 0, absmax_q.numel()) + absmax_offset).contiguous();
+}
+
+torch::Tensor quantized_weight::dequantize() const {
+  torch::NoGradGuard no_grad;
+  switch (format) {
+  case weight_format::fp32:
+    return data;
+  case weight_format::bf16:
+    return data.to(torch::kFloat32);
+  case weight_format::int8:
+    return data.to(torch::kFloat32) * (absmax / 127.0).unsqueeze(1);
+  case weight_format::nf4: {
+    auto am = block_absmax();
+    return data.is_cpu() ? nf4_dequant_cpu(*this, am) : nf4_dequant_generic(*this, am);
+  }
+  }
+  throw std::logic_error("dequantize: unknown format");
+}
+
+int64_t quantized_weight::bytes() const {
+  auto nb = [](const torch::Tensor& t) { return t.defined() ? t.numel() * int64_t(t.element_size()) : 0; };
+  return nb(data) + nb(absmax) + nb(absmax_q) + nb(absmax_scale);
+}
+
+torch::Tensor quant_linear(const torch::Tensor& x, const quantized_weight& w,
+                           const torch::Tensor& bias) {
+  auto y = quant_linear_fn::apply(x, reinterpret_cast<int64_t>(&w));
+  return bias.defined() ? y + bias : y;
+}
+
+} // namespace fedq::compute
