@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/logits_command.hpp"
 #include "app/run_command.hpp"
 
 int main(int argc, char** argv) {
@@ -19,11 +20,22 @@ int main(int argc, char** argv) {
   cmd->add_option("--out", run.out,
                   "Output folder (default: a fresh folder under runs/)");
   cmd->add_option("--data-dir", run.data_dir,
-                  "GLUE folder for data.task = sst2 (sets data.dir)");
+                  "The GLUE folder for GLUE tasks (sets data.dir)");
   cmd->add_flag("-q,--quiet", run.quiet, "No per-round progress lines or info logs");
+
+  fedq::app::logits_args lg;
+  auto* logits = app.add_subcommand(
+    "logits", "Print the next-token logits after --tokens as a JSON array, for a checkpoint folder "
+              "in Hugging Face layout (config.json + model.safetensors)");
+  logits->add_option("--model", lg.model, "Checkpoint folder")->required()->check(CLI::ExistingDirectory);
+  logits->add_option("--tokens", lg.tokens, "Token ids, comma-separated, e.g. 1,2,3")->required();
+  logits->add_option("--bits", lg.bits, "Store the linear weights as nf4, int8, bf16 or fp32")
+    ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   if (*cmd)
     return fedq::app::run_command(run);
+  if (*logits)
+    return fedq::app::logits_command(lg);
   return 0;
 }

@@ -1,0 +1,119 @@
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "compute/lm.hpp"
+#include "serialization/safetensors.hpp"
+
+using namespace fedq;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Runs tests/golden/llama_reference.py (python3-torch) for `variant` into a
+/// fresh folder; empty when python3-torch is not installed.
+std::string reference(const std::string& variant) {
+  if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0)
+    return {};
+  auto dir = fs::temp_directory_path() / ("fedq_golden_" + variant);
+  fs::remove_all(dir);
+  auto cmd = std::string("/usr/bin/python3 ") + FEDQ_SOURCE_DIR + "/tests/golden/llama_reference.py " +
+             dir.string() + " " + variant;
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  return dir.string();
+}
+
+nlohmann::json golden(const std::string& dir) {
+  return nlohmann::json::parse(std::ifstream(fs::path(dir) / "golden.json"));
+}
+
+double max_diff(const std::vector<std::vector<float>>& got, const nlohmann::json& want) {
+  REQUIRE(got.size() == want.size());
+  double m = 0;
+  for (size_t t = 0; t < got.size(); ++t) {
+    REQUIRE(got[t].size() == want[t].size());
+    for (size_t i = 0; i < got[t].size(); ++i)
+      m = std::max(m, std::abs(double(got[t][i]) - want[t][i].get<double>()));
+  }
+  return m;
+}
+
+} // namespace
+
+TEST_CASE("Llama-family logits match the PyTorch reference for every position") {
+  for (const char* variant : {"llama-gqa", "qwen2-tied", "llama3-rope"}) {
+    INFO("variant " << variant);
+    auto dir = reference(variant);
+    if (dir.empty()) {
+      WARN("skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)");
+      return;
+    }
+    auto g = golden(dir);
+    auto logits = compute::lm_logits(dir, g["tokens"].get<std::vector<int64_t>>());
+    CHECK(max_diff(logits, g["logits"]) < 1e-4);
+    fs::remove_all(dir);
+  }
+}
+
+TEST_CASE("quantized backbones stay near the fp32 logits, closer with more bits") {
+  auto dir = reference("llama-gqa");
+  if (dir.empty()) {
+    WARN("skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)");
+    return;
+  }
+  auto g = golden(dir);
+  auto tokens = g["tokens"].get<std::vector<int64_t>>();
+  double nf4 = max_diff(compute::lm_logits(dir, tokens, "nf4"), g["logits"]);
+  double int8 = max_diff(compute::lm_logits(dir, tokens, "int8"), g["logits"]);
+  double bf16 = max_diff(compute::lm_logits(dir, tokens, "bf16"), g["logits"]);
+  CHECK(bf16 < int8);
+  CHECK(int8 < nf4);
+  CHECK(nf4 < 1.5);  // logits span about +-3 here
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint with a missing or extra or mis-shaped tensor is refused naming it") {
+  auto dir = reference("llama-gqa");
+  if (dir.empty()) {
+    WARN("skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)");
+    return;
+  }
+  auto file = (fs::path(dir) / "model.safetensors").string();
+  auto rewrite = [&](auto edit) {
+    std::vector<serialization::st_write> out;
+    {
+      auto f = serialization::safetensors_file::open(file);
+      for (const auto& [name, t] : f->tensors())
+        out.push_back({name, t.dtype, t.shape, t.data, t.bytes});
+      edit(out);
+      auto tmp = fs::path(dir) / "edited.safetensors";
+      serialization::write_safetensors(tmp.string(), out);
+    }
+    fs::rename(fs::path(dir) / "edited.safetensors", file);
+  };
+  CHECK_THROWS_WITH(compute::lm_logits(dir, {1, 500}), Catch::Contains("outside the vocabulary"));
+  float extra[2] = {1, 2};
+  rewrite([&](auto& out) { out.push_back({"model.rotary.extra", serialization::st_dtype::F32, {2}, extra, 8}); });
+  CHECK_THROWS_WITH(compute::lm_logits(dir, {1, 2}),
+                    Catch::Contains("not part of this architecture") && Catch::Contains("model.rotary.extra"));
+  rewrite([&](auto& out) {
+    out.erase(std::remove_if(out.begin(), out.end(), [](auto& t) {
+                return t.name == "model.rotary.extra" || t.name == "model.layers.1.mlp.up_proj.weight";
+              }),
+              out.end());
+  });
+  CHECK_THROWS_WITH(compute::lm_logits(dir, {1, 2}), Catch::Contains("model.layers.1.mlp.up_proj.weight"));
+  reference("llama-gqa");
+  rewrite([](auto& out) {
+    for (auto& t : out)
+      if (t.name == "model.norm.weight")
+        t.shape = {8, 8};
+  });
+  CHECK_THROWS_WITH(compute::lm_logits(dir, {1, 2}),
+                    Catch::Contains("'model.norm.weight' has shape (8, 8), the config needs (64)"));
+  fs::remove_all(dir);
+}
