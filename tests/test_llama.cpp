@@ -15,11 +15,12 @@ namespace fs = std::filesystem;
 namespace {
 
 /// Runs tests/golden/llama_reference.py (python3-torch) for `variant` into a
-/// fresh folder; empty when python3-torch is not installed.
-std::string reference(const std::string& variant) {
+/// fresh folder of its own per `test` (tests run in parallel); empty when
+/// python3-torch is not installed.
+std::string reference(const std::string& variant, const std::string& test) {
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0)
     return {};
-  auto dir = fs::temp_directory_path() / ("fedq_golden_" + variant);
+  auto dir = fs::temp_directory_path() / ("fedq_golden_" + test + "_" + variant);
   fs::remove_all(dir);
   auto cmd = std::string("/usr/bin/python3 ") + FEDQ_SOURCE_DIR + "/tests/golden/llama_reference.py " +
              dir.string() + " " + variant;
@@ -47,7 +48,7 @@ double max_diff(const std::vector<std::vector<float>>& got, const nlohmann::json
 TEST_CASE("Llama-family logits match the PyTorch reference for every position") {
   for (const char* variant : {"llama-gqa", "qwen2-tied", "llama3-rope"}) {
     INFO("variant " << variant);
-    auto dir = reference(variant);
+    auto dir = reference(variant, "logits");
     if (dir.empty()) {
       WARN("skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)");
       return;
@@ -60,7 +61,7 @@ TEST_CASE("Llama-family logits match the PyTorch reference for every position") 
 }
 
 TEST_CASE("quantized backbones stay near the fp32 logits, closer with more bits") {
-  auto dir = reference("llama-gqa");
+  auto dir = reference("llama-gqa", "bits");
   if (dir.empty()) {
     WARN("skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)");
     return;
@@ -77,7 +78,7 @@ TEST_CASE("quantized backbones stay near the fp32 logits, closer with more bits"
 }
 
 TEST_CASE("a checkpoint with a missing or extra or mis-shaped tensor is refused naming it") {
-  auto dir = reference("llama-gqa");
+  auto dir = reference("llama-gqa", "refuse");
   if (dir.empty()) {
     WARN("skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)");
     return;
@@ -107,7 +108,7 @@ TEST_CASE("a checkpoint with a missing or extra or mis-shaped tensor is refused 
               out.end());
   });
   CHECK_THROWS_WITH(compute::lm_logits(dir, {1, 2}), Catch::Contains("model.layers.1.mlp.up_proj.weight"));
-  reference("llama-gqa");
+  reference("llama-gqa", "refuse");
   rewrite([](auto& out) {
     for (auto& t : out)
       if (t.name == "model.norm.weight")
