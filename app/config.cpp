@@ -43,11 +43,16 @@ void fields(experiment_config& c, F&& f) {
   f("aggregator.a", c.aggregator.a);
   f("aggregator.b", c.aggregator.b);
   f("aggregator.max_staleness", c.aggregator.max_staleness);
+  f("model.checkpoint", c.model.checkpoint);
+  f("model.bits", c.model.bits);
+  f("model.double_quant", c.model.double_quant);
   f("model.d_model", c.model.d_model);
   f("model.layers", c.model.layers);
   f("model.heads", c.model.heads);
+  f("model.kv_heads", c.model.kv_heads);
   f("model.ffn", c.model.ffn);
   f("model.max_len", c.model.max_len);
+  f("model.pooling", c.model.pooling);
   f("model.lora_alpha", c.model.lora_alpha);
   f("model.targets", c.model.targets);
   f("train.lr", c.train.lr);
@@ -299,14 +304,24 @@ void validate(const experiment_config& c) {
   }
   require(c.aggregator.alpha > 0 && c.aggregator.alpha <= 1, "aggregator.alpha",
           c.aggregator.alpha, "must lie in (0, 1]");
-  require(c.model.heads >= 1 && c.model.d_model % c.model.heads == 0, "model.heads", c.model.heads,
-          "must divide model.d_model (" + std::to_string(c.model.d_model) + ")");
+  require(c.model.heads >= 1 && c.model.d_model % c.model.heads == 0 &&
+            (c.model.d_model / c.model.heads) % 2 == 0,
+          "model.heads", c.model.heads,
+          "must divide model.d_model (" + std::to_string(c.model.d_model) + ") into even head sizes");
+  require(c.model.kv_heads >= 1 && c.model.heads % c.model.kv_heads == 0, "model.kv_heads",
+          c.model.kv_heads, "must divide model.heads (" + std::to_string(c.model.heads) + ")");
   require(c.model.layers >= 1 && c.model.max_len >= 1 && c.model.ffn >= 1, "model.layers",
           c.model.layers, "model.layers, model.ffn and model.max_len must be at least 1");
+  const std::vector<std::string> modules{"q", "k", "v", "o", "gate", "up", "down"};
   for (const auto& t : c.model.targets)
-    require(t == "q" || t == "k" || t == "v" || t == "o", "model.targets", t,
-            "LoRA targets must be among q, k, v, o");
-  require(!c.model.targets.empty(), "model.targets", "[]", "needs at least one of q, k, v, o");
+    require(std::find(modules.begin(), modules.end(), t) != modules.end(), "model.targets", t,
+            "LoRA targets must be among q, k, v, o, gate, up, down");
+  require(!c.model.targets.empty(), "model.targets", "[]", "needs at least one module");
+  require(c.model.bits == "nf4" || c.model.bits == "int8" || c.model.bits == "bf16" ||
+            c.model.bits == "fp32",
+          "model.bits", c.model.bits, "must be nf4, int8, bf16 or fp32");
+  require(c.model.pooling == "last" || c.model.pooling == "mean", "model.pooling", c.model.pooling,
+          "must be last or mean");
   require(c.train.lr > 0, "train.lr", c.train.lr, "must be > 0");
   require(c.train.batch_size >= 1, "train.batch_size", c.train.batch_size, "must be at least 1");
   std::string tasks = "synthetic";

@@ -41,7 +41,9 @@ torch::Tensor take(st::checkpoint& ck, const std::string& name, std::vector<int6
   return t;
 }
 
-std::array<int64_t, 2> module_shape(const llama_config& c, int m) {
+} // namespace
+
+std::array<int64_t, 2> llama_module_shape(const llama_config& c, int m) {
   int64_t h = c.hidden_size, q = int64_t(c.num_attention_heads) * c.head_dim,
           kv = int64_t(c.num_key_value_heads) * c.head_dim, f = c.intermediate_size;
   switch (m) {
@@ -54,6 +56,8 @@ std::array<int64_t, 2> module_shape(const llama_config& c, int m) {
   default: return {h, f};
   }
 }
+
+namespace {
 
 bool has_bias(const llama_config& c, int m) { return c.attention_bias && m < 3; }
 
@@ -155,7 +159,7 @@ llama_weights load_llama(const std::string& dir, weight_format format, bool doub
     L.attn_norm = take(ck, pre + "input_layernorm.weight", {h});
     L.mlp_norm = take(ck, pre + "post_attention_layernorm.weight", {h});
     for (int m = 0; m < 7; ++m) {
-      auto shape = module_shape(c, m);
+      auto shape = llama_module_shape(c, m);
       auto name = pre + llama_hf_module(m);
       auto wt = take(ck, name + ".weight", {shape[0], shape[1]});
       torch::Tensor bias;
@@ -188,19 +192,25 @@ llama_weights random_llama(const llama_config& c, uint64_t seed, weight_format f
                            bool double_quant, bool trainable) {
   torch::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(seed);
-  auto randn = [&](std::vector<int64_t> shape) { return at::normal(0.0, 0.02, shape, gen); };
+  // Trainable: Hugging Face's init (std 0.02). Frozen: a random feature
+  // extractor, so unit-variance embeddings and variance-preserving linears.
+  auto randn = [&](std::vector<int64_t> shape) {
+    double std = trainable ? 0.02 : shape.size() == 2 ? 1.0 / std::sqrt(double(shape[1])) : 1.0;
+    return at::normal(0.0, std, shape, gen);
+  };
   auto param = [&](torch::Tensor t) { return trainable ? t.requires_grad_(true) : t; };
   llama_weights w;
   w.cfg = c;
   w.format = format;
   int64_t h = c.hidden_size;
-  w.embed = param(randn({int64_t(c.vocab_size), h}));
+  w.embed = param(trainable ? randn({int64_t(c.vocab_size), h})
+                            : at::normal(0.0, 1.0, {int64_t(c.vocab_size), h}, gen));
   for (uint32_t l = 0; l < c.num_hidden_layers; ++l) {
     llama_weights::layer L;
     L.attn_norm = param(torch::ones({h}));
     L.mlp_norm = param(torch::ones({h}));
     for (int m = 0; m < 7; ++m) {
-      auto shape = module_shape(c, m);
+      auto shape = llama_module_shape(c, m);
       torch::Tensor bias;
       if (has_bias(c, m))
         bias = param(torch::zeros({shape[0]}));

@@ -21,6 +21,8 @@ constexpr std::array<const char*, 7> llama_modules{"q", "k", "v", "o", "gate", "
 int llama_module_index(const std::string& name);
 /// Its Hugging Face name inside a layer: "self_attn.q_proj", "mlp.gate_proj", ...
 std::string llama_hf_module(int m);
+/// Its weight shape (out, in).
+std::array<int64_t, 2> llama_module_shape(const llama_config& c, int m);
 
 /// A linear layer's weight: frozen and quantized, or (pretraining) a dense
 /// trainable tensor.
@@ -61,8 +63,10 @@ struct lora_tensors {
 /// be used; a missing, unused or mis-shaped one is an error naming it.
 llama_weights load_llama(const std::string& dir, weight_format format, bool double_quant = false);
 
-/// A randomly initialized model (normal(0, 0.02), norms 1). `trainable`:
-/// dense fp32 tensors that require grad, for pretraining.
+/// A randomly initialized model, norms 1. `trainable`: dense fp32 tensors
+/// that require grad, for pretraining, drawn from normal(0, 0.02) as Hugging
+/// Face does. Frozen: a random feature extractor, embeddings normal(0, 1) and
+/// linears normal(0, 1/fan_in).
 llama_weights random_llama(const llama_config& c, uint64_t seed, weight_format format,
                            bool double_quant = false, bool trainable = false);
 

@@ -13,21 +13,27 @@ namespace fedq::compute {
 
 using serialization::adapter_payload;
 
-/// A small transformer encoder classifier over byte tokens, with LoRA on the
-/// attention projections named in `targets` (q, k, v, o) and a trainable
-/// classification head. Everything else is the frozen backbone.
+/// A Llama-family decoder classifier (compute/llama.hpp): a Hugging Face
+/// checkpoint, or a built-in random one over byte tokens. Its linears are the
+/// frozen backbone, stored in `bits`; LoRA adapts the modules in `targets`; a
+/// trainable head reads the pooled last hidden states.
 struct model_options {
-  uint32_t d_model = 64;
+  std::string checkpoint;      ///< Hugging Face folder; empty: the built-in random model
+  std::string bits = "fp32";   ///< frozen linears: nf4 | int8 | bf16 | fp32
+  bool double_quant = false;   ///< nf4: quantize the block constants too
+  uint32_t d_model = 64;       ///< built-in model: hidden size
   uint32_t layers = 2;
   uint32_t heads = 4;
+  uint32_t kv_heads = 2;       ///< grouped-query attention
   uint32_t ffn = 128;
   uint32_t max_len = 64;       ///< tokens per example (longer texts are cut)
-  uint32_t classes = 2;         ///< head outputs
+  uint32_t classes = 2;        ///< head outputs
   bool regression = false;     ///< one output (classes = 1) trained with squared error
+  std::string pooling = "mean"; ///< last (the last real token, as HF classifiers) | mean
   uint32_t r_max = 16;
   double lora_alpha = 16;      ///< LoRA scale is lora_alpha / r_max for every rank
-  uint64_t seed = 1;           ///< backbone initialization
-  std::vector<std::string> targets{"q", "k", "v", "o"};
+  uint64_t seed = 1;           ///< built-in backbone initialization
+  std::vector<std::string> targets{"q", "k", "v", "o"};  ///< of q k v o gate up down
 };
 
 /// Frozen backbone weights. Created once per process and shared read-only by

@@ -3,37 +3,26 @@
 
 #include <torch/torch.h>
 
+#include "compute/llama.hpp"
 #include "compute/model.hpp"
 
 namespace fedq::compute {
 
 struct backbone::impl {
   model_options opts;
-  torch::Tensor embed;  // (vocab, d)
-  torch::Tensor pos;    // (max_len, d)
-  struct layer {
-    torch::Tensor ln1_w, ln1_b;  // (d)
-    torch::Tensor wq, wk, wv, wo; // (d, d)
-    torch::Tensor ln2_w, ln2_b;  // (d)
-    torch::Tensor w1, b1;        // (ffn, d), (ffn)
-    torch::Tensor w2, b2;        // (d, ffn), (d)
-  };
-  std::vector<layer> layers;
-  torch::Tensor lnf_w, lnf_b;  // (d)
+  llama_weights w;
 };
 
 /// The adapter as tensors that autograd can train.
 struct adapter_tensors {
-  struct pair {
-    torch::Tensor a;  // (r, d_in)
-    torch::Tensor b;  // (d_out, r)
-  };
-  std::vector<pair> lora;          // layer-major, in targets order; empty tensors for untargeted
-  std::vector<bool> targeted;      // per (layer, projection q k v o)
-  torch::Tensor head_w;            // (classes, d)
-  torch::Tensor head_b;            // (classes)
+  lora_tensors lora;     // per layer and module; undefined where not targeted
+  torch::Tensor head_w;  // (classes, hidden)
+  torch::Tensor head_b;  // (classes)
   std::vector<torch::Tensor> parameters() const;
 };
+
+/// The architecture `o` describes: its checkpoint's config.json, or the built-in one.
+llama_config model_config(const model_options& o);
 
 adapter_tensors to_tensors(const backbone::impl& bb, const adapter_payload& p, bool trainable);
 adapter_payload to_payload(const backbone::impl& bb, const adapter_tensors& t);
