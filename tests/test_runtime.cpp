@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "actors/experiment.hpp"
@@ -213,4 +214,25 @@ TEST_CASE("STS-B runs end to end as a regression task scored by Pearson and Spea
   CHECK(r.summary.final_score ==
         Approx((r.summary.final_parts[0].second + r.summary.final_parts[1].second) / 2));
   CHECK(r.summary.final_fairness.clients == 3);
+}
+
+TEST_CASE("a run fine-tunes a Hugging Face checkpoint stored as NF4") {
+  if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
+    WARN("skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)");
+    return;
+  }
+  auto dir = std::filesystem::temp_directory_path() / "fedq_run_checkpoint";
+  std::filesystem::remove_all(dir);
+  auto cmd = std::string("/usr/bin/python3 ") + FEDQ_SOURCE_DIR +
+             "/tests/golden/llama_reference.py " + dir.string() + " byte-vocab";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto r = run(two_fast_one_slow, {"model.checkpoint=\"" + dir.string() + "\"", "model.bits=nf4",
+                                   "model.double_quant=true", "model.targets=[\"q\", \"v\", \"up\"]",
+                                   "run.rounds=3"});
+  REQUIRE(r.rec.rounds.size() == 3);
+  check_nothing_lost(r);
+  CHECK(r.summary.failed == 0);
+  // Real gradients flow through the dequantized backbone into the adapters.
+  CHECK(r.rec.rounds.back().train_loss < r.rec.rounds.front().participants[0].loss_before);
+  std::filesystem::remove_all(dir);
 }

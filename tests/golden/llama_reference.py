@@ -10,7 +10,8 @@ forward gives for a token sequence:
 
 VARIANT: llama-gqa (untied, grouped-query attention, fp32 weights),
 qwen2-tied (tied embeddings, q/k/v biases, bf16 weights), llama3-rope
-(llama3 rope scaling, sharded into two files with an index).
+(llama3 rope scaling, sharded into two files with an index), byte-vocab
+(fedq's byte vocabulary of 258, so that runs can fine-tune it).
 Writes OUT_DIR/golden.json: {"tokens": [...], "logits": [[...] per position]}.
 """
 import json
@@ -37,6 +38,10 @@ VARIANTS = {
                         rope_scaling=dict(rope_type="llama3", factor=32.0, low_freq_factor=1.0,
                                           high_freq_factor=4.0,
                                           original_max_position_embeddings=8)),
+    "byte-vocab": dict(model_type="llama", vocab_size=258, hidden_size=32, intermediate_size=64,
+                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                       rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=True,
+                       max_position_embeddings=64, dtype="BF16", shards=1),
 }
 
 
