@@ -304,24 +304,11 @@ void validate(const experiment_config& c) {
   }
   require(c.aggregator.alpha > 0 && c.aggregator.alpha <= 1, "aggregator.alpha",
           c.aggregator.alpha, "must lie in (0, 1]");
-  require(c.model.heads >= 1 && c.model.d_model % c.model.heads == 0 &&
-            (c.model.d_model / c.model.heads) % 2 == 0,
-          "model.heads", c.model.heads,
-          "must divide model.d_model (" + std::to_string(c.model.d_model) + ") into even head sizes");
-  require(c.model.kv_heads >= 1 && c.model.heads % c.model.kv_heads == 0, "model.kv_heads",
-          c.model.kv_heads, "must divide model.heads (" + std::to_string(c.model.heads) + ")");
-  require(c.model.layers >= 1 && c.model.max_len >= 1 && c.model.ffn >= 1, "model.layers",
-          c.model.layers, "model.layers, model.ffn and model.max_len must be at least 1");
-  const std::vector<std::string> modules{"q", "k", "v", "o", "gate", "up", "down"};
-  for (const auto& t : c.model.targets)
-    require(std::find(modules.begin(), modules.end(), t) != modules.end(), "model.targets", t,
-            "LoRA targets must be among q, k, v, o, gate, up, down");
-  require(!c.model.targets.empty(), "model.targets", "[]", "needs at least one module");
-  require(c.model.bits == "nf4" || c.model.bits == "int8" || c.model.bits == "bf16" ||
-            c.model.bits == "fp32",
-          "model.bits", c.model.bits, "must be nf4, int8, bf16 or fp32");
-  require(c.model.pooling == "last" || c.model.pooling == "mean", "model.pooling", c.model.pooling,
-          "must be last or mean");
+  try {
+    compute::check_model_options(c.model);
+  } catch (const std::invalid_argument& e) {
+    throw config_error(std::string("config: ") + e.what());
+  }
   require(c.train.lr > 0, "train.lr", c.train.lr, "must be > 0");
   require(c.train.batch_size >= 1, "train.batch_size", c.train.batch_size, "must be at least 1");
   std::string tasks = "synthetic";

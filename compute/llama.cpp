@@ -124,26 +124,6 @@ torch::Tensor linear_weight::weight() const {
   return dense.defined() ? dense.detach() : frozen.dequantize();
 }
 
-std::vector<torch::Tensor> llama_weights::parameters() const {
-  std::vector<torch::Tensor> p;
-  auto add = [&](const torch::Tensor& t) {
-    if (t.defined() && t.requires_grad())
-      p.push_back(t);
-  };
-  add(embed);
-  for (const auto& l : layers) {
-    add(l.attn_norm);
-    add(l.mlp_norm);
-    for (const auto& pr : l.proj) {
-      add(pr.dense);
-      add(pr.bias);
-    }
-  }
-  add(norm);
-  add(lm_head.dense);
-  return p;
-}
-
 llama_weights load_llama(const std::string& dir, weight_format format, bool double_quant) {
   torch::NoGradGuard no_grad;
   llama_weights w;
@@ -223,28 +203,6 @@ llama_weights random_llama(const llama_config& c, uint64_t seed, weight_format f
   if (!c.tie_word_embeddings)
     w.lm_head = make_linear(randn({int64_t(c.vocab_size), h}), {}, format, double_quant, trainable);
   w.inv_freq = rotary_inv_freq(c);
-  return w;
-}
-
-llama_weights requantize(const llama_weights& src, weight_format format, bool double_quant) {
-  torch::NoGradGuard no_grad;
-  auto w = src;
-  w.format = format;
-  auto re = [&](linear_weight& l) {
-    if (l.out == 0)
-      return;
-    auto bias = l.bias.defined() ? l.bias.detach().clone() : torch::Tensor();
-    l = make_linear(l.weight().clone(), bias, format, double_quant, false);
-  };
-  w.embed = src.embed.detach();
-  for (auto& L : w.layers) {
-    L.attn_norm = L.attn_norm.detach();
-    L.mlp_norm = L.mlp_norm.detach();
-    for (auto& p : L.proj)
-      re(p);
-  }
-  w.norm = src.norm.detach();
-  re(w.lm_head);
   return w;
 }
 

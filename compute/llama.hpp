@@ -47,8 +47,6 @@ struct llama_weights {
   torch::Tensor norm;      ///< (hidden)
   linear_weight lm_head;   ///< unused when tie_word_embeddings
   torch::Tensor inv_freq;  ///< rotary frequencies (head_dim / 2)
-  /// Every tensor a training step may update (dense mode); empty when frozen.
-  std::vector<torch::Tensor> parameters() const;
 };
 
 /// Low-rank adapters: per layer and module, A (r, in) and B (out, r), or
@@ -69,9 +67,6 @@ llama_weights load_llama(const std::string& dir, weight_format format, bool doub
 /// linears normal(0, 1/fan_in).
 llama_weights random_llama(const llama_config& c, uint64_t seed, weight_format format,
                            bool double_quant = false, bool trainable = false);
-
-/// Re-stores the frozen linears of `w` in `format` (from their fp32 values).
-llama_weights requantize(const llama_weights& w, weight_format format, bool double_quant);
 
 /// Writes config.json and model.safetensors (fp32) in the Hugging Face layout.
 void save_llama(const llama_weights& w, const std::string& dir);

@@ -52,30 +52,43 @@ llama_config model_config(const model_options& o) {
   return c;
 }
 
+void check_model_options(const model_options& o) {
+  auto fail = [](const std::string& msg) { throw std::invalid_argument(msg); };
+  if (o.classes == 0 || (o.regression && o.classes != 1))
+    fail("model: a classification head needs classes >= 1, a regression head exactly 1 output");
+  if (o.targets.empty())
+    fail("model.targets: needs at least one of q, k, v, o, gate, up, down");
+  for (const auto& t : o.targets)
+    if (llama_module_index(t) < 0)
+      fail("model.targets: unknown module '" + t + "' (known: q, k, v, o, gate, up, down)");
+  if (o.pooling != "last" && o.pooling != "mean")
+    fail("model.pooling: '" + o.pooling + "' is not last or mean");
+  try {
+    parse_weight_format(o.bits);
+  } catch (const std::invalid_argument& e) {
+    fail(std::string("model.bits: ") + e.what());
+  }
+  if (o.heads == 0 || o.d_model % o.heads != 0 || (o.d_model / o.heads) % 2 != 0)
+    fail("model.heads: " + std::to_string(o.heads) + " must divide model.d_model (" +
+         std::to_string(o.d_model) + ") into even head sizes");
+  if (o.kv_heads == 0 || o.heads % o.kv_heads != 0)
+    fail("model.kv_heads: " + std::to_string(o.kv_heads) + " must divide model.heads (" +
+         std::to_string(o.heads) + ")");
+  if (o.layers == 0 || o.ffn == 0 || o.max_len == 0)
+    fail("model.layers: model.layers, model.ffn and model.max_len must be at least 1");
+}
+
 backbone::backbone(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 backbone::~backbone() = default;
 const model_options& backbone::options() const { return impl_->opts; }
 
 std::shared_ptr<const backbone> backbone::create(const model_options& o) {
-  if (o.classes == 0 || (o.regression && o.classes != 1))
-    throw std::invalid_argument("model: a classification head needs classes >= 1, a regression "
-                                "head exactly 1 output");
-  for (const auto& t : o.targets)
-    if (llama_module_index(t) < 0)
-      throw std::invalid_argument("model.targets: unknown module '" + t +
-                                  "' (known: q, k, v, o, gate, up, down)");
-  if (o.pooling != "last" && o.pooling != "mean")
-    throw std::invalid_argument("model.pooling: '" + o.pooling + "' is not last or mean");
+  check_model_options(o);
   auto format = parse_weight_format(o.bits);
   auto p = std::make_unique<impl>();
   p->opts = o;
   if (o.checkpoint.empty()) {
-    auto c = model_config(o);
-    if (o.heads == 0 || o.kv_heads == 0 || o.d_model % o.heads != 0 || o.heads % o.kv_heads != 0 ||
-        (o.d_model / o.heads) % 2 != 0)
-      throw std::invalid_argument("model: heads must divide d_model into even head sizes, and "
-                                  "kv_heads must divide heads");
-    p->w = random_llama(c, o.seed, format, o.double_quant);
+    p->w = random_llama(model_config(o), o.seed, format, o.double_quant);
   } else {
     p->w = load_llama(o.checkpoint, format, o.double_quant);
     if (p->w.cfg.vocab_size != data::byte_vocab)
@@ -200,7 +213,8 @@ adapter_payload to_payload(const backbone::impl& bb, const adapter_tensors& t) {
 token_batch make_batch(const std::vector<const data::example*>& items, const model_options& o) {
   auto n = static_cast<int64_t>(items.size());
   auto ids = torch::zeros({n, int64_t(o.max_len)}, torch::kInt64);
-  auto targets = torch::empty({n}, o.regression ? torch::kFloat32 : torch::kInt64);
+  std::vector<float> scores;
+  std::vector<int64_t> labels;
   auto ids_a = ids.accessor<int64_t, 2>();
   for (int64_t i = 0; i < n; ++i) {
     auto toks = data::byte_pair_tokens(items[i]->text, items[i]->text_b, o.max_len);
@@ -209,10 +223,12 @@ token_batch make_batch(const std::vector<const data::example*>& items, const mod
     for (size_t j = 0; j < toks.size(); ++j)
       ids_a[i][int64_t(j)] = toks[j];
     if (o.regression)
-      targets[i] = items[i]->score;
+      scores.push_back(items[i]->score);
     else
-      targets[i] = int64_t{items[i]->label};
+      labels.push_back(items[i]->label);
   }
+  auto targets = o.regression ? torch::tensor(scores, torch::kFloat32)
+                              : torch::tensor(labels, torch::kInt64);
   return {ids, ids.ne(data::pad_token), targets};
 }
 

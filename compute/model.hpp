@@ -36,6 +36,11 @@ struct model_options {
   std::vector<std::string> targets{"q", "k", "v", "o"};  ///< of q k v o gate up down
 };
 
+/// Checks `o` without building anything: the head, LoRA targets, pooling,
+/// bits and the built-in architecture. Throws std::invalid_argument whose
+/// message starts with the config key ("model.bits: ...").
+void check_model_options(const model_options& o);
+
 /// Frozen backbone weights. Created once per process and shared read-only by
 /// every client in it (libtorch types stay behind this interface).
 class backbone {
