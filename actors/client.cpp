@@ -18,10 +18,16 @@ client_update run_task(const client_setup& c, const train_task& t) {
     if (start.rank() != t.rank)
       throw std::runtime_error("task says rank " + std::to_string(t.rank) +
                                " but the adapter has rank " + std::to_string(start.rank()));
-    auto r = compute::train_local(*c.backbone, start, c.shard, c.train, t.steps, t.seed);
+    auto bb = c.backbones.find(t.bits);
+    if (bb == c.backbones.end())
+      throw std::runtime_error("no backbone in format '" + t.bits + "' on this client");
+    const auto& backbone = *bb->second;
+    auto r = compute::train_local(backbone, start, c.shard, c.train, t.steps, t.seed);
     u.adapter = serialization::encode(r.adapter);
     u.tel.round = t.round;
     u.tel.rank = t.rank;
+    u.tel.trained_rank = t.rank;
+    u.tel.bits = t.bits;
     u.tel.steps = t.steps;
     u.tel.tokens_per_step = t.steps ? static_cast<uint32_t>(r.tokens / t.steps) : 0;
     u.tel.bytes_down = t.adapter.size();
@@ -29,7 +35,7 @@ client_update run_task(const client_setup& c, const train_task& t) {
     u.tel.compute_s = r.seconds;
     u.tel.loss_before = r.loss_before;
     u.tel.loss_after = r.loss_after;
-    u.tel.memory_mb = compute::training_memory_mb(c.backbone->options(), t.rank, c.train.batch_size);
+    u.tel.memory_mb = compute::training_memory_mb(backbone.options(), t.rank, c.train.batch_size);
   } catch (const std::exception& e) {
     u.adapter.clear();
     u.error = "client " + std::to_string(c.id) + ", round " + std::to_string(t.round) + ": " +

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "actors/messages.hpp"
@@ -9,12 +11,13 @@
 
 namespace fedq::actors {
 
-/// What a client holds. Only the backbone is shared (read-only).
+/// What a client holds. Only the backbones are shared (read-only).
 struct client_setup {
   uint32_t id = 0;
   uint32_t threads = 1;                   ///< its tier's compute budget
   std::vector<data::example> shard;       ///< its own training data
-  std::shared_ptr<const compute::backbone> backbone;
+  /// The frozen backbone in each format the scheduler may pick (by model.bits name).
+  std::map<std::string, std::shared_ptr<const compute::backbone>> backbones;
   compute::train_options train;
   compute::executor* exec = nullptr;      ///< where its training jobs run
 };

@@ -1,5 +1,7 @@
 #include "actors/experiment.hpp"
 
+#include <algorithm>
+#include <map>
 #include <stdexcept>
 
 #include "actors/aggregator.hpp"
@@ -25,13 +27,26 @@ caf::actor_system_config make_config() {
 } // namespace
 
 run_summary run_experiment(const experiment_setup& setup, run_observer* observer) {
-  auto backbone = compute::backbone::create(setup.model);
+  // The model's own format, and every format the scheduler may choose.
+  std::vector<std::string> formats{setup.model.bits};
+  if (setup.policy.adapt_bits)
+    for (const auto& b : setup.policy.bits_choices)
+      if (std::find(formats.begin(), formats.end(), b) == formats.end())
+        formats.push_back(b);
+  std::map<std::string, std::shared_ptr<const compute::backbone>> backbones;
+  for (const auto& b : formats) {
+    auto o = setup.model;
+    o.bits = b;
+    backbones[b] = compute::backbone::create(o);
+  }
+  auto backbone = backbones.at(setup.model.bits);
   auto cfg = make_config();
   caf::actor_system sys{cfg};
   compute::executor exec(compute::compute_threads(setup.compute_threads));
 
   server_setup ss;
   ss.opts = setup.server;
+  ss.opts.counterfactual = scheduling::needs_counterfactual(setup.policy.name);
   ss.backbone = backbone;
   ss.eval.global = setup.task.eval;
   ss.eval.metric = setup.task.metric;
@@ -44,7 +59,10 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
       local.items.push_back(setup.task.train.items.at(i));
   }
   ss.initial_global = serialization::encode(compute::init_adapter(setup.model, setup.adapter_seed));
-  ss.scheduler = spawn_scheduler(sys, setup.policy, setup.server.tiers, setup.server.cost);
+  scheduling::policy_context ctx{
+    setup.server.tiers, setup.server.cost,
+    compute::training_memory_model(setup.model, setup.train.batch_size, formats)};
+  ss.scheduler = spawn_scheduler(sys, setup.policy, std::move(ctx));
   ss.aggregator = spawn_aggregator(sys, setup.staleness, setup.model.r_max);
   ss.observer = observer;
   for (const auto& info : setup.server.clients) {
@@ -53,7 +71,7 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
     cs.threads = setup.server.tiers.at(info.tier).threads;
     for (auto i : setup.shards.at(info.id).train)
       cs.shard.push_back(setup.task.train.items.at(i));
-    cs.backbone = backbone;
+    cs.backbones = backbones;
     cs.train = setup.train;
     cs.exec = &exec;
     ss.clients.push_back(spawn_client(sys, std::move(cs)));

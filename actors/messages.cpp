@@ -5,6 +5,7 @@ namespace fedq::actors {
 void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<scheduling::telemetry>("fedq::telemetry");
   cfg.add_message_type<scheduling::client_view>("fedq::client_view");
+  cfg.add_message_type<scheduling::round_feedback>("fedq::round_feedback");
   cfg.add_message_type<scheduling::plan_input>("fedq::plan_input");
   cfg.add_message_type<scheduling::assignment>("fedq::assignment");
   cfg.add_message_type<scheduling::round_plan>("fedq::round_plan");

@@ -31,6 +31,7 @@ struct train_task {
   uint32_t rank = 0;
   uint32_t steps = 0;
   uint64_t seed = 0;
+  std::string bits = "fp32";  ///< the backbone format to train on
   blob adapter;               ///< serialization::encode, truncated to `rank`
 };
 
@@ -85,6 +86,8 @@ struct run_summary {
   double clock_s = 0;             ///< clock time at the end (virtual or wall)
   double wall_s = 0;
   uint64_t final_version = 0;
+  std::vector<double> peak_memory_mb;  ///< by tier: the largest training memory a client reported
+  uint64_t skipped = 0;           ///< client-rounds left out: no plan fit their memory
 };
 
 // -- typed interfaces ---------------------------------------------------------
@@ -120,7 +123,7 @@ void register_types(caf::actor_system_config& cfg);
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, train_task& x) {
   return f(caf::meta::type_name("train_task"), x.round, x.base_version, x.client, x.rank, x.steps,
-           x.seed, x.adapter);
+           x.seed, x.bits, x.adapter);
 }
 
 template <class Inspector>
@@ -150,7 +153,8 @@ typename Inspector::result_type inspect(Inspector& f, run_summary& x) {
   return f(caf::meta::type_name("run_summary"), x.rounds, x.time_to_target_s,
            x.deadline_hit_rate, x.bytes_up, x.bytes_down, x.final_score, x.final_loss,
            x.final_parts, x.final_fairness, x.on_time,
-           x.late_merged, x.late_rejected, x.failed, x.clock_s, x.wall_s, x.final_version);
+           x.late_merged, x.late_rejected, x.failed, x.clock_s, x.wall_s, x.final_version,
+           x.peak_memory_mb, x.skipped);
 }
 
 } // namespace fedq::actors
@@ -171,7 +175,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, telemetry& x) {
   return f(caf::meta::type_name("telemetry"), x.round, x.rank, x.steps, x.tokens_per_step,
            x.bytes_down, x.bytes_up, x.duration_s, x.compute_s, x.loss_before, x.loss_after,
-           x.memory_mb);
+           x.memory_mb, x.transfer_s, x.bits, x.trained_rank);
 }
 
 template <class Inspector>
@@ -180,19 +184,26 @@ typename Inspector::result_type inspect(Inspector& f, client_view& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, round_feedback& x) {
+  return f(caf::meta::type_name("round_feedback"), x.valid, x.round, x.duration_s,
+           x.on_time_fraction, x.mean_rank, x.loss, x.loss_prev, x.cf_rank, x.loss_cf);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, plan_input& x) {
   return f(caf::meta::type_name("plan_input"), x.round, x.tokens_per_step, x.bytes_fixed,
-           x.bytes_per_rank, x.clients);
+           x.bytes_per_rank, x.clients, x.feedback);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, assignment& x) {
-  return f(caf::meta::type_name("assignment"), x.client, x.rank, x.steps, x.predicted_s);
+  return f(caf::meta::type_name("assignment"), x.client, x.rank, x.steps, x.predicted_s, x.bits);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, round_plan& x) {
-  return f(caf::meta::type_name("round_plan"), x.round, x.deadline_s, x.clients, x.decision_us);
+  return f(caf::meta::type_name("round_plan"), x.round, x.deadline_s, x.clients, x.decision_us,
+           x.skipped);
 }
 
 } // namespace fedq::scheduling

@@ -5,6 +5,13 @@
 
 namespace fedq::actors {
 
+double round_record::mean_rank() const {
+  double s = 0;
+  for (const auto& p : participants)
+    s += p.rank;
+  return participants.empty() ? 0 : s / participants.size();
+}
+
 uint32_t round_record::on_time() const {
   return static_cast<uint32_t>(std::count_if(participants.begin(), participants.end(),
                                              [](const auto& p) { return p.on_time; }));
@@ -38,7 +45,8 @@ uint64_t round_record::bytes_down() const {
 }
 
 void round_book::open(uint32_t round, double t_start, double deadline_s, double decision_us,
-                      std::vector<participant_record> participants) {
+                      std::vector<participant_record> participants,
+                      std::vector<uint32_t> skipped) {
   if (open_)
     throw std::logic_error("round_book: round " + std::to_string(rec_.round) + " is still open");
   open_ = true;
@@ -48,6 +56,7 @@ void round_book::open(uint32_t round, double t_start, double deadline_s, double 
   rec_.deadline_s = deadline_s;
   rec_.decision_us = decision_us;
   rec_.participants = std::move(participants);
+  rec_.skipped = std::move(skipped);
   updates_.clear();
 }
 
@@ -76,6 +85,7 @@ void round_book::arrived(const client_update& u, double now, uint64_t bytes_up) 
   p->bytes_up = bytes_up;
   p->loss_before = u.tel.loss_before;
   p->loss_after = u.tel.loss_after;
+  p->memory_mb = u.tel.memory_mb;
   updates_[u.client] = u;
 }
 
@@ -125,8 +135,9 @@ round_record round_book::close(double now) {
 
 run_summary summarize(const std::vector<round_record>& rounds,
                       const std::vector<late_record>& after_last, uint64_t bytes_after_last,
-                      double target) {
+                      double target, std::vector<double> peak_memory_mb) {
   run_summary s;
+  s.peak_memory_mb = std::move(peak_memory_mb);
   s.rounds = static_cast<uint32_t>(rounds.size());
   uint32_t hits = 0;
   for (const auto& r : rounds) {
@@ -138,6 +149,7 @@ run_summary summarize(const std::vector<round_record>& rounds,
     s.late_rejected += r.late_rejected();
     for (const auto& p : r.participants)
       s.failed += p.error.empty() ? 0 : 1;
+    s.skipped += r.skipped.size();
     if (s.time_to_target_s < 0 && r.score >= target)
       s.time_to_target_s = r.t_close;
     s.final_score = r.score;

@@ -18,8 +18,10 @@ struct participant_record {
   uint32_t tier = 0;
   uint32_t rank = 0;
   uint32_t steps = 0;
+  std::string bits;         ///< backbone format it trained on
   double predicted_s = 0;   ///< the scheduler's prediction
   double duration_s = -1;   ///< dispatch to arrival; < 0 while not arrived
+  double memory_mb = 0;     ///< training memory it reported
   bool on_time = false;
   std::string error;        ///< training failed: why
   uint64_t bytes_down = 0;
@@ -47,6 +49,7 @@ struct round_record {
   bool deadline_met = false;      ///< every participant arrived by the deadline
   uint64_t version = 0;           ///< global version after the round
   std::vector<participant_record> participants;
+  std::vector<uint32_t> skipped;  ///< clients the plan left out (no plan fits their memory)
   std::vector<late_record> late;  ///< late updates handled while this round was open
   uint64_t late_bytes_up = 0;     ///< bytes of those late updates
   double score = 0;               ///< eval metric of the global adapter after the round
@@ -58,6 +61,7 @@ struct round_record {
   double decision_us = 0;
   double wall_s = 0;              ///< wall seconds since the run started
 
+  double mean_rank() const;       ///< of the plan
   uint32_t on_time() const;
   uint32_t missed() const;        ///< participants not on time (late or failed)
   uint32_t late_merged() const;
@@ -69,7 +73,7 @@ struct round_record {
 class round_book {
 public:
   void open(uint32_t round, double t_start, double deadline_s, double decision_us,
-            std::vector<participant_record> participants);
+            std::vector<participant_record> participants, std::vector<uint32_t> skipped = {});
   bool is_open() const { return open_; }
   uint32_t round() const { return rec_.round; }
   double deadline_at() const { return rec_.t_start + rec_.deadline_s; }
@@ -97,9 +101,9 @@ private:
 
 /// Folds round records (and late updates handled after the last round) into
 /// the run summary. time_to_target_s is the close time of the first round
-/// whose score reached `target`.
+/// whose score reached `target`. `peak_memory_mb` (by tier) is passed through.
 run_summary summarize(const std::vector<round_record>& rounds,
                       const std::vector<late_record>& after_last, uint64_t bytes_after_last,
-                      double target);
+                      double target, std::vector<double> peak_memory_mb = {});
 
 } // namespace fedq::actors

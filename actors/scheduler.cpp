@@ -12,8 +12,8 @@ struct scheduler_state {
 
 scheduler_actor::behavior_type scheduler_behavior(
   scheduler_actor::stateful_pointer<scheduler_state> self, scheduling::policy_options opts,
-  std::vector<scheduling::tier_profile> tiers, scheduling::cost_options cost) {
-  self->state.policy = scheduling::make_policy(opts, std::move(tiers), cost);
+  scheduling::policy_context ctx) {
+  self->state.policy = scheduling::make_policy(opts, std::move(ctx));
   return {
     [=](plan_atom, const scheduling::plan_input& in) {
       auto t0 = std::chrono::steady_clock::now();
@@ -28,9 +28,8 @@ scheduler_actor::behavior_type scheduler_behavior(
 } // namespace
 
 scheduler_actor spawn_scheduler(caf::actor_system& sys, scheduling::policy_options opts,
-                                std::vector<scheduling::tier_profile> tiers,
-                                scheduling::cost_options cost) {
-  return sys.spawn(scheduler_behavior, std::move(opts), std::move(tiers), cost);
+                                scheduling::policy_context ctx) {
+  return sys.spawn(scheduler_behavior, std::move(opts), std::move(ctx));
 }
 
 } // namespace fedq::actors

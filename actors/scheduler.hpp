@@ -6,7 +6,6 @@ namespace fedq::actors {
 
 /// Wraps a scheduling policy; times each decision.
 scheduler_actor spawn_scheduler(caf::actor_system& sys, scheduling::policy_options opts,
-                                std::vector<scheduling::tier_profile> tiers,
-                                scheduling::cost_options cost);
+                                scheduling::policy_context ctx);
 
 } // namespace fedq::actors

@@ -1,6 +1,7 @@
 #include "actors/server.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <random>
 #include <set>
@@ -8,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "compute/aggregation.hpp"
+#include "scheduling/environment.hpp"
 #include "scheduling/event_queue.hpp"
 #include "serialization/adapter_payload.hpp"
 
@@ -15,11 +17,13 @@ namespace fedq::actors {
 
 namespace {
 
-/// An event of the round loop: an update arriving, or a round's deadline.
+/// An event of the round loop: an update arriving, a round's deadline, or
+/// (virtual clock) a moment when an offline client comes back.
 struct event {
   bool deadline = false;
   uint32_t client = 0;
   uint32_t round = 0;
+  bool wake = false;
 };
 
 /// What came back for a task: an update, or the reason there is none.
@@ -46,6 +50,12 @@ struct server_state {
   std::map<key, answer> answers;
   std::map<uint32_t, double> dispatched_at;  // clients with a task in flight
   std::map<uint32_t, scheduling::telemetry> last_tel;
+  std::map<uint32_t, scheduling::task_timing> timing;  // virtual clock: of the task in flight
+  std::unique_ptr<scheduling::environment> env;        // virtual clock only
+  std::vector<double> peak_memory_mb;                  // by tier
+  double cf_loss = 0;                                  // counterfactual eval loss of the last round
+  uint32_t cf_rank = 0;
+  bool wake_pending = false;
   round_book book;
   std::vector<round_record> records;
   std::vector<late_record> after_last;
@@ -79,11 +89,23 @@ struct server_state {
   /// is busy (then the next arrival frees one).
   bool start_round() {
     std::vector<uint32_t> idle;
-    for (const auto& c : opts().clients)
-      if (!dispatched_at.count(c.id))
-        idle.push_back(c.id);
-    if (idle.empty())
+    double next_back = INFINITY;
+    for (const auto& c : opts().clients) {
+      if (dispatched_at.count(c.id))
+        continue;
+      if (env && !env->online(c.id, now)) {
+        next_back = std::min(next_back, env->next_online(c.id, now));
+        continue;
+      }
+      idle.push_back(c.id);
+    }
+    if (idle.empty()) {
+      if (std::isfinite(next_back) && !wake_pending) { // everyone idle is offline: wait for one
+        wake_pending = true;
+        queue.push(next_back, event{false, 0, 0, true});
+      }
       return false;
+    }
     auto k = opts().clients_per_round;
     if (k > 0 && k < idle.size()) {
       std::shuffle(idle.begin(), idle.end(), rng);
@@ -104,6 +126,7 @@ struct server_state {
       }
       in.clients.push_back(v);
     }
+    in.feedback = feedback();
     waiting = true;
     self->request(s->scheduler, caf::infinite, plan_atom::value, std::move(in))
       .then(
@@ -114,6 +137,25 @@ struct server_state {
         },
         [this](caf::error& e) { fail("scheduler: " + self->system().render(e)); });
     return true;
+  }
+
+  /// What the scheduler may learn from the last closed round.
+  scheduling::round_feedback feedback() const {
+    scheduling::round_feedback f;
+    if (records.empty())
+      return f;
+    const auto& r = records.back();
+    f.valid = true;
+    f.round = r.round;
+    f.duration_s = r.t_close - r.t_start;
+    f.on_time_fraction = r.participants.empty() ? 1.0
+                                                : double(r.on_time()) / r.participants.size();
+    f.mean_rank = r.mean_rank();
+    f.loss = r.eval_loss;
+    f.loss_prev = records.size() > 1 ? records[records.size() - 2].eval_loss : r.eval_loss;
+    f.cf_rank = cf_rank;
+    f.loss_cf = cf_loss;
+    return f;
   }
 
   void dispatch(const scheduling::round_plan& plan) {
@@ -127,24 +169,24 @@ struct server_state {
                     std::to_string(opts().r_max) + ")");
       const auto& info = opts().clients[a.client];
       train_task task{plan.round, version, a.client, a.rank, a.steps,
-                      scheduling::mix_seed(opts().seed, a.client, plan.round),
+                      scheduling::mix_seed(opts().seed, a.client, plan.round), a.bits,
                       serialization::encode(compute::truncate(global_adapter, a.rank))};
       participant_record p;
       p.client = a.client;
       p.tier = info.tier;
       p.rank = a.rank;
       p.steps = a.steps;
+      p.bits = a.bits;
       p.predicted_s = a.predicted_s;
       p.bytes_down = task.adapter.size();
       parts.push_back(p);
       dispatched_at[a.client] = t;
-      if (virtual_clock()) {
-        const auto& tier = opts().tiers.at(info.tier);
+      if (env) {
         scheduling::work_item w{a.rank, a.steps, opts().tokens_per_step, p.bytes_down,
-                                p.bytes_down};
-        double d = scheduling::nominal_seconds(opts().cost, tier, w) *
-                   scheduling::jitter_factor(opts().seed, a.client, plan.round, tier.jitter);
-        queue.push(t + d, event{false, a.client, plan.round});
+                                p.bytes_down, a.bits};
+        auto tt = env->time_task(a.client, plan.round, t, w);
+        timing[a.client] = tt;
+        queue.push(t + tt.total_s(), event{false, a.client, plan.round});
       }
       uint32_t client = a.client, round = plan.round;
       self->request(s->clients.at(client), caf::infinite, std::move(task))
@@ -153,7 +195,9 @@ struct server_state {
                 on_answer(client, round, {{}, self->system().render(e)});
               });
     }
-    book.open(plan.round, t, plan.deadline_s, plan.decision_us, std::move(parts));
+    for (auto id : plan.skipped)
+      spdlog::warn("round {}: client {} left out: no plan fits its memory", plan.round, id);
+    book.open(plan.round, t, plan.deadline_s, plan.decision_us, std::move(parts), plan.skipped);
     ++next_round;
     if (opts().mode == round_mode::deadline) {
       if (virtual_clock())
@@ -191,7 +235,9 @@ struct server_state {
         break; // its result is still being computed
       auto e = queue.pop();
       now = std::max(now, e.time);
-      if (e.event.deadline) {
+      if (e.event.wake) {
+        wake_pending = false; // the loop's next turn tries to start a round
+      } else if (e.event.deadline) {
         if (book.is_open() && book.round() == e.event.round)
           close_round();
       } else {
@@ -213,6 +259,7 @@ struct server_state {
     double duration = t - in_flight->second;
     dispatched_at.erase(in_flight);
     if (!a.error.empty()) {
+      timing.erase(client);
       spdlog::warn("round {}: client {} failed: {}", round, client, a.error);
       if (book.expects(client, round)) {
         book.failed(client, t, a.error);
@@ -225,6 +272,15 @@ struct server_state {
     }
     client_update& u = a.update;
     u.tel.duration_s = duration;
+    if (auto tt = timing.find(client); tt != timing.end()) { // what the client would have seen
+      u.tel.compute_s = tt->second.compute_s;
+      u.tel.transfer_s = tt->second.transfer_s + tt->second.offline_s;
+      timing.erase(tt);
+    } else {
+      u.tel.transfer_s = std::max(0.0, duration - u.tel.compute_s);
+    }
+    auto& peak = peak_memory_mb.at(opts().clients.at(client).tier);
+    peak = std::max(peak, u.tel.memory_mb);
     last_tel[client] = u.tel;
     uint64_t bytes = u.adapter.size();
     if (book.expects(client, round)) {
@@ -300,6 +356,11 @@ struct server_state {
     rec.client_scores = std::move(ev.client_scores);
     rec.fairness = ev.fairness;
     rec.version = version;
+    if (opts().counterfactual) { // FAH-QLoRA's stage 1: the loss one rank below the mean
+      cf_rank = static_cast<uint32_t>(std::max<long>(1, std::lround(rec.mean_rank()) - 1));
+      auto truncated = compute::truncate(serialization::decode(global), cf_rank);
+      cf_loss = compute::evaluate(*s->backbone, truncated, s->eval.global.items).loss;
+    }
     rec.wall_s = wall();
     if (s->observer)
       s->observer->on_round(rec);
@@ -312,7 +373,7 @@ struct server_state {
   void maybe_finish() {
     if (!dispatched_at.empty())
       return; // updates still in flight: they are merged (or rejected) before the end
-    auto summary = summarize(records, after_last, after_last_bytes, opts().target);
+    auto summary = summarize(records, after_last, after_last_bytes, opts().target, peak_memory_mb);
     if (!after_last.empty()) {
       auto ev = evaluate(); // the final model includes the updates merged after the last round
       summary.final_score = ev.score;
@@ -334,6 +395,14 @@ server_actor::behavior_type server_behavior(server_ptr self, std::shared_ptr<ser
   st.self = self;
   st.s = std::move(setup);
   st.global = st.s->initial_global;
+  const auto& o = st.s->opts;
+  st.peak_memory_mb.assign(o.tiers.size(), 0.0);
+  if (o.clock == clock_kind::virtual_clock) {
+    std::vector<uint32_t> client_tier;
+    for (const auto& c : o.clients)
+      client_tier.push_back(c.tier);
+    st.env = std::make_unique<scheduling::environment>(o.tiers, client_tier, o.cost, o.seed);
+  }
   st.rng.seed(scheduling::mix_seed(st.s->opts.seed, 0xffffffffu, 0));
   return {
     [self](run_atom) -> caf::typed_response_promise<run_summary> {

@@ -37,6 +37,7 @@ struct server_options {
   uint64_t seed = 1;
   uint32_t tokens_per_step = 0;    ///< for the cost model
   compute::payload_size payload;   ///< for the scheduler's byte model
+  bool counterfactual = false;     ///< evaluate the global adapter one rank below the plan's mean (fah)
   scheduling::cost_options cost;
   std::vector<scheduling::tier_profile> tiers;
   std::vector<client_info> clients;

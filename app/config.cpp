@@ -13,6 +13,7 @@
 #include "data/glue.hpp"
 #include "data/partition.hpp"
 #include "data/synthetic_task.hpp"
+#include "scheduling/environment.hpp"
 
 namespace fedq::app {
 
@@ -38,6 +39,14 @@ void fields(experiment_config& c, F&& f) {
   f("scheduler.local_steps", c.scheduler.local_steps);
   f("scheduler.percentile", c.scheduler.percentile);
   f("scheduler.ewma", c.scheduler.ewma);
+  f("scheduler.r_init", c.scheduler.r_init);
+  f("scheduler.rank_step", c.scheduler.rank_step);
+  f("scheduler.tier_ranks", c.scheduler.tier_ranks);
+  f("scheduler.on_time_target", c.scheduler.on_time_target);
+  f("scheduler.safety", c.scheduler.safety);
+  f("scheduler.min_steps", c.scheduler.min_steps);
+  f("scheduler.adapt_bits", c.scheduler.adapt_bits);
+  f("scheduler.bits_choices", c.scheduler.bits_choices);
   f("aggregator.staleness", c.aggregator.staleness);
   f("aggregator.alpha", c.aggregator.alpha);
   f("aggregator.a", c.aggregator.a);
@@ -73,6 +82,10 @@ void fields(experiment_config& c, F&& f) {
   f("cost.step_base_s", c.cost.step_base_s);
   f("cost.step_per_rank_s", c.cost.step_per_rank_s);
   f("cost.ref_tokens", c.cost.ref_tokens);
+  f("cost.nf4_factor", c.cost.nf4_factor);
+  f("cost.int8_factor", c.cost.int8_factor);
+  f("cost.bf16_factor", c.cost.bf16_factor);
+  f("cost.fp32_factor", c.cost.fp32_factor);
 }
 
 template <class F>
@@ -86,6 +99,9 @@ void tier_fields(scheduling::tier_profile& t, F&& f) {
   f("latency_s", t.latency_s);
   f("jitter", t.jitter);
   f("threads", t.threads);
+  f("bandwidth", t.bandwidth);
+  f("online_s", t.online_s);
+  f("offline_s", t.offline_s);
 }
 
 std::string where(const toml::node& n) {
@@ -140,10 +156,27 @@ void read_value(const toml::node& n, const std::string& key, std::vector<std::st
   }
 }
 
-void write_value(toml::table& t, const std::string& key, const std::vector<std::string>& v) {
+void read_value(const toml::node& n, const std::string& key, std::vector<uint32_t>& v) {
+  auto* arr = n.as_array();
+  if (!arr)
+    bad(n, key, "an array of integers");
+  v.clear();
+  for (const auto& e : *arr) {
+    uint32_t x = 0;
+    read_value(e, key, x);
+    v.push_back(x);
+  }
+}
+
+template <class T>
+void write_value(toml::table& t, const std::string& key, const std::vector<T>& v) {
   toml::array a;
-  for (const auto& s : v)
-    a.push_back(s);
+  for (const auto& s : v) {
+    if constexpr (std::is_integral_v<T>)
+      a.push_back(static_cast<int64_t>(s));
+    else
+      a.push_back(s);
+  }
   t.insert_or_assign(key, std::move(a));
 }
 void write_value(toml::table& t, const std::string& key, const std::string& v) {
@@ -243,7 +276,7 @@ std::vector<scheduling::tier_profile> read_tiers(const toml::node& n) {
       if (!known.count(std::string(k.str())))
         throw config_error(where(node) + ": unknown key 'tiers." + std::string(k.str()) +
                            "' (known: name, count, compute_factor, memory_gb, up_mbps, "
-                           "down_mbps, latency_s, jitter, threads)");
+                           "down_mbps, latency_s, jitter, threads, bandwidth, online_s, offline_s)");
     if (t.name.empty())
       throw config_error(where(e) + ": every [[tiers]] needs a name");
     auto fail = [&](const std::string& what) {
@@ -259,6 +292,15 @@ std::vector<scheduling::tier_profile> read_tiers(const toml::node& n) {
       fail("memory_gb must be > 0");
     if (t.threads < 1)
       fail("threads must be >= 1");
+    if (t.online_s < 0 || t.offline_s < 0 || (t.online_s > 0) != (t.offline_s > 0))
+      fail("online_s and offline_s must both be 0 (always online) or both > 0");
+    if (t.bandwidth != "static" && t.bandwidth != "walking" && t.bandwidth != "vehicle") {
+      try {
+        scheduling::read_bandwidth_trace(t.bandwidth);
+      } catch (const std::runtime_error& err) {
+        fail(std::string("bandwidth: ") + err.what());
+      }
+    }
     out.push_back(t);
   }
   return out;
@@ -282,8 +324,11 @@ void validate(const experiment_config& c) {
           "must be sync or deadline");
   require(c.round.deadline_s > 0, "round.deadline_s", c.round.deadline_s, "must be > 0");
   const auto& names = scheduling::policy_names();
+  std::string known;
+  for (const auto& n : names)
+    known += (known.empty() ? "" : ", ") + n;
   require(std::find(names.begin(), names.end(), c.scheduler.name) != names.end(),
-          "scheduler.policy", c.scheduler.name, "must be fixed or deadline-aware");
+          "scheduler.policy", c.scheduler.name, "must be one of " + known);
   require(c.scheduler.r_min >= 1, "scheduler.r_min", c.scheduler.r_min, "must be at least 1");
   require(c.scheduler.r_max >= c.scheduler.r_min, "scheduler.r_max", c.scheduler.r_max,
           "must be >= scheduler.r_min (" + std::to_string(c.scheduler.r_min) + ")");
@@ -297,6 +342,26 @@ void validate(const experiment_config& c) {
           c.scheduler.percentile, "must lie in (0, 1]");
   require(c.scheduler.ewma > 0 && c.scheduler.ewma <= 1, "scheduler.ewma", c.scheduler.ewma,
           "must lie in (0, 1]");
+  require(c.scheduler.r_init >= 1, "scheduler.r_init", c.scheduler.r_init, "must be at least 1");
+  require(c.scheduler.rank_step > 0, "scheduler.rank_step", c.scheduler.rank_step, "must be > 0");
+  require(c.scheduler.tier_ranks.empty() || c.scheduler.tier_ranks.size() == c.tiers.size(),
+          "scheduler.tier_ranks", std::to_string(c.scheduler.tier_ranks.size()) + " ranks",
+          "give one rank per [[tiers]] (" + std::to_string(c.tiers.size()) + ") or none");
+  for (auto r : c.scheduler.tier_ranks)
+    require(r >= c.scheduler.r_min && r <= c.scheduler.r_max, "scheduler.tier_ranks", r,
+            "must lie in scheduler.r_min..scheduler.r_max");
+  require(c.scheduler.on_time_target > 0 && c.scheduler.on_time_target <= 1,
+          "scheduler.on_time_target", c.scheduler.on_time_target, "must lie in (0, 1]");
+  require(c.scheduler.safety >= 0, "scheduler.safety", c.scheduler.safety, "must be >= 0");
+  require(c.scheduler.min_steps >= 1, "scheduler.min_steps", c.scheduler.min_steps,
+          "must be at least 1 (values above scheduler.local_steps act as local_steps)");
+  require(!c.scheduler.bits_choices.empty(), "scheduler.bits_choices", "[]",
+          "must name at least one format");
+  for (const auto& b : c.scheduler.bits_choices)
+    require(b == "nf4" || b == "int8" || b == "bf16" || b == "fp32", "scheduler.bits_choices", b,
+            "must be nf4, int8, bf16 or fp32");
+  for (double f : {c.cost.nf4_factor, c.cost.int8_factor, c.cost.bf16_factor, c.cost.fp32_factor})
+    require(f > 0, "cost.<bits>_factor", f, "must be > 0");
   try {
     compute::parse_staleness_fn(c.aggregator.staleness);
   } catch (const std::invalid_argument& e) {
@@ -447,6 +512,7 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   s.train = c.train;
   s.policy = c.scheduler;
   s.policy.deadline_s = c.round.deadline_s;
+  s.policy.bits = c.model.bits;
   s.staleness.fn = compute::parse_staleness_fn(c.aggregator.staleness);
   s.staleness.alpha = c.aggregator.alpha;
   s.staleness.a = c.aggregator.a;

@@ -44,12 +44,13 @@ void run_output::on_round(const actors::round_record& r) {
   json parts = json::array();
   for (const auto& p : r.participants) {
     json j{{"client", p.client},       {"tier", tiers_.at(p.tier)}, {"rank", p.rank},
-           {"steps", p.steps},         {"predicted_s", p.predicted_s},
+           {"bits", p.bits},           {"steps", p.steps},         {"predicted_s", p.predicted_s},
            {"on_time", p.on_time},     {"bytes_down", p.bytes_down}, {"bytes_up", p.bytes_up}};
     j["duration_s"] = p.on_time || !p.error.empty() ? json(p.duration_s) : json(nullptr);
     if (p.on_time) {
       j["loss_before"] = p.loss_before;
       j["loss_after"] = p.loss_after;
+      j["memory_mb"] = p.memory_mb;
     }
     if (!p.error.empty())
       j["error"] = p.error;
@@ -71,6 +72,8 @@ void run_output::on_round(const actors::round_record& r) {
             {"deadline_s", r.deadline_s},
             {"deadline_met", r.deadline_met},
             {"version", r.version},
+            {"mean_rank", r.mean_rank()},
+            {"skipped", r.skipped},
             {"on_time", r.on_time()},
             {"missed", r.missed()},
             {"late_merged", r.late_merged()},
@@ -123,9 +126,15 @@ void run_output::write_summary(const actors::run_summary& s, double target, cons
          {"clock_s", s.clock_s},
          {"wall_s", s.wall_s},
          {"final_version", s.final_version},
+         {"bytes_per_round", s.rounds ? double(s.bytes_up + s.bytes_down) / s.rounds : 0.0},
+         {"skipped", s.skipped},
          {"mode", mode},
          {"policy", policy},
          {"seed", seed}};
+  json peak = json::object();
+  for (size_t t = 0; t < tiers_.size() && t < s.peak_memory_mb.size(); ++t)
+    peak[tiers_[t]] = s.peak_memory_mb[t];
+  j["peak_memory_mb"] = std::move(peak);
   std::ofstream(dir_ / "summary.json") << j.dump(2) << '\n';
 }
 

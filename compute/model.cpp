@@ -152,6 +152,18 @@ double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_
   return (frozen + 4 * trainable + activations) / (1024.0 * 1024.0);
 }
 
+scheduling::memory_model training_memory_model(const model_options& o, uint32_t batch_size,
+                                               const std::vector<std::string>& formats) {
+  scheduling::memory_model m;
+  for (const auto& bits : formats) {
+    model_options f = o;
+    f.bits = bits;
+    m.base_mb[bits] = training_memory_mb(f, 0, batch_size);
+    m.per_rank_mb = training_memory_mb(f, 1, batch_size) - m.base_mb[bits];
+  }
+  return m;
+}
+
 std::vector<torch::Tensor> adapter_tensors::parameters() const {
   std::vector<torch::Tensor> out;
   for (size_t l = 0; l < lora.a.size(); ++l)

@@ -7,6 +7,7 @@
 
 #include "data/dataset.hpp"
 #include "data/metrics.hpp"
+#include "scheduling/memory_model.hpp"
 #include "serialization/adapter_payload.hpp"
 
 namespace fedq::compute {
@@ -102,5 +103,9 @@ void use_one_thread();
 
 /// Estimated training memory (parameters, activations, optimizer state), MB.
 double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_size);
+
+/// training_memory_mb as the scheduler's memory model, for each of `formats`.
+scheduling::memory_model training_memory_model(const model_options& o, uint32_t batch_size,
+                                               const std::vector<std::string>& formats);
 
 } // namespace fedq::compute

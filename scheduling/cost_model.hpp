@@ -1,18 +1,29 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "scheduling/tier.hpp"
 
 namespace fedq::scheduling {
 
 /// Step-time model of the reference hardware (gpu-fast, factor 1.0):
-/// one local step over `ref_tokens` tokens costs step_base_s + rank * step_per_rank_s.
+/// one local step over `ref_tokens` tokens costs
+/// (step_base_s + rank * step_per_rank_s) * <bits>_factor.
+/// The bits factors price the on-the-fly dequantization of the frozen backbone.
 struct cost_options {
   double step_base_s = 0.04;
   double step_per_rank_s = 0.004;
   uint32_t ref_tokens = 512;
+  double nf4_factor = 1.3;
+  double int8_factor = 1.15;
+  double bf16_factor = 1.0;
+  double fp32_factor = 1.0;
 };
+
+/// The step-time multiplier of backbone format `bits` (nf4 | int8 | bf16 | fp32).
+/// Throws std::invalid_argument for another name.
+double bits_factor(const cost_options& c, const std::string& bits);
 
 /// What a client is asked to do in one task.
 struct work_item {
@@ -21,10 +32,15 @@ struct work_item {
   uint32_t tokens_per_step = 0;
   uint64_t bytes_down = 0;
   uint64_t bytes_up = 0;
+  std::string bits = "fp32";  ///< the backbone format it trains on
 };
 
 /// Compute seconds of `w` on tier `t`, without noise.
 double compute_seconds(const cost_options& c, const tier_profile& t, const work_item& w);
+
+/// Seconds the payload bytes take down and up at the tier's nominal bandwidth,
+/// without latency.
+double data_seconds(const tier_profile& t, const work_item& w);
 
 /// Seconds to move the payloads down and up, latency included.
 double transfer_seconds(const tier_profile& t, const work_item& w);
@@ -34,6 +50,12 @@ double nominal_seconds(const cost_options& c, const tier_profile& t, const work_
 
 /// A 64-bit seed for (client, round) derived from the run's seed.
 uint64_t mix_seed(uint64_t seed, uint32_t client, uint32_t round);
+
+/// A uniform draw in (0, 1) determined by `key` alone.
+double unit_uniform(uint64_t key);
+
+/// A standard normal draw determined by `key` alone.
+double unit_normal(uint64_t key);
 
 /// Multiplicative log-normal noise exp(sigma * z) - with z drawn from a
 /// standard normal determined by (seed, client, round) alone.

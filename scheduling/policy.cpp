@@ -4,117 +4,103 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "scheduling/policies.hpp"
+
 namespace fedq::scheduling {
 
-work_item work_for(const plan_input& in, uint32_t rank, uint32_t steps) {
+work_item work_for(const plan_input& in, uint32_t rank, uint32_t steps, const std::string& bits) {
   uint64_t bytes = in.bytes_fixed + in.bytes_per_rank * rank;
-  return work_item{rank, steps, in.tokens_per_step, bytes, bytes};
+  return work_item{rank, steps, in.tokens_per_step, bytes, bytes, bits};
 }
 
-duration_estimator::duration_estimator(std::vector<tier_profile> tiers, cost_options cost,
-                                       double ewma)
-  : tiers_(std::move(tiers)), cost_(cost), ewma_(ewma) {}
+uint32_t memory_cap_rank(const policy_context& ctx, const client_view& c, const std::string& bits,
+                         uint32_t r_min, uint32_t r_max) {
+  if (ctx.memory.base_mb.empty())
+    return r_max; // no memory model: nothing to limit
+  return ctx.memory.max_rank(ctx.tiers.at(c.tier).memory_gb * 1024.0, bits, r_min, r_max);
+}
+
+void duration_estimator::ratio::add(double x, double w, bool first) {
+  if (first) {
+    mean = x;
+    var = 0.04 * x * x; // a prior of 20 % spread until more is seen
+    return;
+  }
+  double d = x - mean;
+  mean += w * d;
+  var = (1 - w) * (var + w * d * d);
+}
+
+duration_estimator::duration_estimator(policy_context ctx, double ewma)
+  : ctx_(std::move(ctx)), ewma_(ewma) {}
 
 void duration_estimator::observe(const client_view& c) {
   if (!c.has_telemetry)
     return;
+  if (per_client_.size() <= c.id)
+    per_client_.resize(c.id + 1);
   auto& s = per_client_[c.id];
   if (s.seen && c.last.round <= s.last_round)
     return; // already learnt from this report
-  work_item w{c.last.rank, c.last.steps, c.last.tokens_per_step, c.last.bytes_down, c.last.bytes_up};
-  double nominal = nominal_seconds(cost_, tiers_.at(c.tier), w);
-  if (nominal <= 0 || c.last.duration_s <= 0)
-    return;
-  double ratio = c.last.duration_s / nominal;
-  s.ratio = s.seen ? (1 - ewma_) * s.ratio + ewma_ * ratio : ratio;
+  const auto& tier = ctx_.tiers.at(c.tier);
+  const auto& t = c.last;
+  work_item w{t.trained_rank ? t.trained_rank : t.rank, t.steps, t.tokens_per_step, t.bytes_down,
+              t.bytes_up, t.bits};
+  double comp = compute_seconds(ctx_.cost, tier, w), data = data_seconds(tier, w);
+  double rc, rt;
+  if (t.compute_s > 0 || t.transfer_s > 0) {
+    rc = comp > 0 ? t.compute_s / comp : 1.0;
+    rt = data > 0 ? std::max(0.0, t.transfer_s - 2 * tier.latency_s) / data : 1.0;
+  } else { // only the total is known
+    double nominal = nominal_seconds(ctx_.cost, tier, w);
+    if (nominal <= 0 || t.duration_s <= 0)
+      return;
+    rc = rt = t.duration_s / nominal;
+  }
+  s.compute.add(rc, ewma_, !s.seen);
+  s.transfer.add(rt, ewma_, !s.seen);
   s.seen = true;
-  s.last_round = c.last.round;
+  s.last_round = t.round;
 }
 
-double duration_estimator::predict(const client_view& c, const work_item& w) const {
-  auto it = per_client_.find(c.id);
-  double ratio = it == per_client_.end() ? 1.0 : it->second.ratio;
-  return ratio * nominal_seconds(cost_, tiers_.at(c.tier), w);
+double duration_estimator::predict(const client_view& c, const work_item& w, double z) const {
+  const auto& tier = ctx_.tiers.at(c.tier);
+  double rc = 1.0, rt = 1.0;
+  if (c.id < per_client_.size() && per_client_[c.id].seen) {
+    const auto& s = per_client_[c.id];
+    rc = s.compute.mean + z * std::sqrt(s.compute.var);
+    rt = s.transfer.mean + z * std::sqrt(s.transfer.var);
+  } else if (z > 0) { // nothing seen yet: the prior spread
+    rc = rt = 1.0 + 0.2 * z;
+  }
+  return compute_seconds(ctx_.cost, tier, w) * rc + 2 * tier.latency_s + data_seconds(tier, w) * rt;
 }
-
-namespace {
-
-class fixed_policy : public policy {
-public:
-  fixed_policy(policy_options o, std::vector<tier_profile> tiers, cost_options cost)
-    : opts_(std::move(o)), estimator_(std::move(tiers), cost, opts_.ewma) {}
-
-  round_plan plan(const plan_input& in) override {
-    round_plan p{in.round, opts_.deadline_s, {}};
-    for (const auto& c : in.clients) {
-      estimator_.observe(c);
-      double t = estimator_.predict(c, work_for(in, opts_.rank, opts_.local_steps));
-      p.clients.push_back({c.id, opts_.rank, opts_.local_steps, t});
-    }
-    return p;
-  }
-
-private:
-  policy_options opts_;
-  duration_estimator estimator_;
-};
-
-/// Deadline = the configured percentile of the clients' predicted times at
-/// r_max; each client then gets the largest rank predicted to finish by the
-/// deadline (r_min if none does: it will arrive late and be merged then).
-class deadline_aware_policy : public policy {
-public:
-  deadline_aware_policy(policy_options o, std::vector<tier_profile> tiers, cost_options cost)
-    : opts_(std::move(o)), estimator_(std::move(tiers), cost, opts_.ewma) {}
-
-  round_plan plan(const plan_input& in) override {
-    round_plan p{in.round, 0.0, {}};
-    if (in.clients.empty())
-      return p;
-    std::vector<double> at_max;
-    for (const auto& c : in.clients) {
-      estimator_.observe(c);
-      at_max.push_back(estimator_.predict(c, work_for(in, opts_.r_max, opts_.local_steps)));
-    }
-    std::sort(at_max.begin(), at_max.end());
-    auto n = at_max.size();
-    auto idx = static_cast<size_t>(std::ceil(opts_.percentile * n));
-    p.deadline_s = at_max[std::clamp<size_t>(idx, 1, n) - 1];
-    for (const auto& c : in.clients) {
-      uint32_t rank = opts_.r_min;
-      // Predicted time grows with rank: walk down from r_max to the first fit.
-      for (uint32_t r = opts_.r_max; r >= opts_.r_min && r > 0; --r) {
-        if (estimator_.predict(c, work_for(in, r, opts_.local_steps)) <= p.deadline_s) {
-          rank = r;
-          break;
-        }
-      }
-      double t = estimator_.predict(c, work_for(in, rank, opts_.local_steps));
-      p.clients.push_back({c.id, rank, opts_.local_steps, t});
-    }
-    return p;
-  }
-
-private:
-  policy_options opts_;
-  duration_estimator estimator_;
-};
-
-} // namespace
 
 const std::vector<std::string>& policy_names() {
-  static const std::vector<std::string> names{"fixed", "deadline-aware"};
+  static const std::vector<std::string> names{"fixed", "deadline-aware", "hetlora", "fah",
+                                              "waterfill", "online"};
   return names;
 }
 
-std::unique_ptr<policy> make_policy(const policy_options& opts, std::vector<tier_profile> tiers,
-                                    cost_options cost) {
+bool needs_counterfactual(const std::string& policy) {
+  return policy == "fah" || policy == "waterfill";
+}
+
+std::unique_ptr<policy> make_policy(const policy_options& opts, policy_context ctx) {
   if (opts.name == "fixed")
-    return std::make_unique<fixed_policy>(opts, std::move(tiers), cost);
+    return make_fixed_policy(opts, std::move(ctx));
   if (opts.name == "deadline-aware")
-    return std::make_unique<deadline_aware_policy>(opts, std::move(tiers), cost);
-  throw std::invalid_argument("unknown scheduler policy '" + opts.name +
-                              "' (known: fixed, deadline-aware)");
+    return make_deadline_aware_policy(opts, std::move(ctx));
+  if (opts.name == "hetlora")
+    return make_hetlora_policy(opts, std::move(ctx));
+  if (opts.name == "fah" || opts.name == "waterfill")
+    return make_fah_policy(opts, std::move(ctx), opts.name == "fah");
+  if (opts.name == "online")
+    return make_online_policy(opts, std::move(ctx));
+  std::string known;
+  for (const auto& n : policy_names())
+    known += (known.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("unknown scheduler policy '" + opts.name + "' (known: " + known + ")");
 }
 
 } // namespace fedq::scheduling

@@ -3,10 +3,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "scheduling/cost_model.hpp"
+#include "scheduling/memory_model.hpp"
 #include "scheduling/tier.hpp"
 
 namespace fedq::scheduling {
@@ -14,16 +14,19 @@ namespace fedq::scheduling {
 /// What a client reported about the task it finished last.
 struct telemetry {
   uint32_t round = 0;          ///< round of the task this describes
-  uint32_t rank = 0;
+  uint32_t rank = 0;           ///< the rank it returned (after any self-pruning)
   uint32_t steps = 0;
   uint32_t tokens_per_step = 0;
   uint64_t bytes_down = 0;
   uint64_t bytes_up = 0;
   double duration_s = 0;       ///< dispatch to arrival, on the run's clock
-  double compute_s = 0;        ///< wall seconds spent training
+  double compute_s = 0;        ///< training time, on the run's clock
   double loss_before = 0;
   double loss_after = 0;
-  double memory_mb = 0;        ///< estimated training memory
+  double memory_mb = 0;        ///< training memory under the memory model
+  double transfer_s = 0;       ///< moving the payloads, on the run's clock
+  std::string bits = "fp32";   ///< the backbone format it trained on
+  uint32_t trained_rank = 0;   ///< the rank it was asked to train at
 };
 
 /// A client the server wants to use this round.
@@ -35,6 +38,19 @@ struct client_view {
   telemetry last;
 };
 
+/// What the server saw of the last closed round.
+struct round_feedback {
+  bool valid = false;
+  uint32_t round = 0;
+  double duration_s = 0;        ///< start to close, on the run's clock
+  double on_time_fraction = 0;  ///< participants that arrived by the deadline
+  double mean_rank = 0;         ///< of the round's plan
+  double loss = 0;              ///< global eval loss after the round (F)
+  double loss_prev = 0;         ///< the same after the round before (F_prev)
+  uint32_t cf_rank = 0;         ///< rank of the counterfactual evaluation; 0 = none
+  double loss_cf = 0;           ///< global eval loss truncated to cf_rank
+};
+
 /// Everything a policy may look at to plan one round.
 struct plan_input {
   uint32_t round = 0;
@@ -42,6 +58,7 @@ struct plan_input {
   uint64_t bytes_fixed = 0;     ///< adapter payload bytes independent of rank
   uint64_t bytes_per_rank = 0;  ///< adapter payload bytes per unit of rank
   std::vector<client_view> clients;
+  round_feedback feedback;
 };
 
 struct assignment {
@@ -49,6 +66,7 @@ struct assignment {
   uint32_t rank = 0;
   uint32_t steps = 0;
   double predicted_s = 0;  ///< the policy's own prediction of the duration
+  std::string bits = "fp32";
 };
 
 struct round_plan {
@@ -56,56 +74,91 @@ struct round_plan {
   double deadline_s = 0;   ///< relative to the round's start
   std::vector<assignment> clients;
   double decision_us = 0;  ///< wall time the policy took to decide
+  std::vector<uint32_t> skipped;  ///< clients left out: no plan fits their memory
 };
 
 struct policy_options {
-  std::string name = "deadline-aware";
+  std::string name = "online";
   uint32_t rank = 8;          ///< `fixed`: every client's rank
   uint32_t r_min = 2;
   uint32_t r_max = 16;
   uint32_t local_steps = 10;
-  double deadline_s = 30.0;   ///< `fixed`: the round deadline
+  double deadline_s = 30.0;   ///< `fixed`, `hetlora`: the round deadline
   double percentile = 0.6;    ///< `deadline-aware`: deadline = this percentile of predicted times at r_max
   double ewma = 0.5;          ///< weight of the newest observation in speed estimates
+  std::string bits = "fp32";  ///< the backbone format (model.bits)
+  // fah, waterfill
+  uint32_t r_init = 16;       ///< initial mean rank (clipped to r_min..r_max)
+  double rank_step = 1;       ///< lambda: the mean rank's step per round (fah, waterfill, online)
+  // hetlora
+  std::vector<uint32_t> tier_ranks;  ///< per tier; empty: r_max * compute_factor
+  // online
+  double on_time_target = 0.8;  ///< fraction of clients the deadline is paced to have on time
+  double safety = 1.0;          ///< margin: predictions use mean + safety * std
+  uint32_t min_steps = 5;       ///< fewest local steps before a client is left to run late
+  bool adapt_bits = false;      ///< choose each client's backbone format too
+  std::vector<std::string> bits_choices{"fp32", "bf16", "int8", "nf4"};  ///< highest precision first
 };
 
-/// Decides ranks, steps and the deadline of each round. Policies may keep
-/// state across rounds (estimates learnt from telemetry); they must be
-/// deterministic functions of their inputs.
+/// What every policy knows of the world besides the round's input.
+struct policy_context {
+  std::vector<tier_profile> tiers;
+  cost_options cost;
+  memory_model memory;
+};
+
+/// Decides ranks, bits, steps and the deadline of each round. Policies may
+/// keep state across rounds (estimates learnt from telemetry); they are
+/// deterministic functions of their inputs and never plan over a client's
+/// memory.
 class policy {
 public:
   virtual ~policy() = default;
   virtual round_plan plan(const plan_input& in) = 0;
 };
 
-/// `fixed` or `deadline-aware`; throws std::invalid_argument for other names.
-std::unique_ptr<policy> make_policy(const policy_options& opts, std::vector<tier_profile> tiers,
-                                    cost_options cost);
+/// Throws std::invalid_argument for an unknown name (the message lists the known ones).
+std::unique_ptr<policy> make_policy(const policy_options& opts, policy_context ctx);
 
 /// Names make_policy accepts.
 const std::vector<std::string>& policy_names();
 
-/// The work a client does at `rank` under `in`'s payload model.
-work_item work_for(const plan_input& in, uint32_t rank, uint32_t steps);
+/// Whether the policy reads round_feedback::loss_cf (the server then
+/// evaluates the global adapter truncated to one rank below the last plan's mean).
+bool needs_counterfactual(const std::string& policy);
 
-/// Learns, per client, how the observed durations compare to the tier's
-/// nominal cost model (an EWMA of observed / nominal), and predicts with it.
+/// The work a client does at `rank` under `in`'s payload model.
+work_item work_for(const plan_input& in, uint32_t rank, uint32_t steps,
+                   const std::string& bits = "fp32");
+
+/// The largest rank in [r_min, cap] that fits the client's memory with `bits`; 0 if none.
+uint32_t memory_cap_rank(const policy_context& ctx, const client_view& c, const std::string& bits,
+                         uint32_t r_min, uint32_t r_max);
+
+/// Learns, per client, how its observed compute and transfer times compare
+/// to its tier's nominal model (EWMA mean and variance of the two ratios),
+/// and predicts durations with a chosen margin of standard deviations.
 class duration_estimator {
 public:
-  duration_estimator(std::vector<tier_profile> tiers, cost_options cost, double ewma);
+  duration_estimator(policy_context ctx, double ewma);
   void observe(const client_view& c);
-  double predict(const client_view& c, const work_item& w) const;
+  /// Predicted seconds of `w`: mean + z * std of the learnt ratios.
+  double predict(const client_view& c, const work_item& w, double z = 0) const;
+  const policy_context& context() const { return ctx_; }
 
 private:
-  std::vector<tier_profile> tiers_;
-  cost_options cost_;
-  double ewma_;
+  struct ratio {
+    double mean = 1.0, var = 0.0;
+    void add(double x, double w, bool first);
+  };
   struct state {
     bool seen = false;
     uint32_t last_round = 0;
-    double ratio = 1.0;
+    ratio compute, transfer;
   };
-  std::unordered_map<uint32_t, state> per_client_;
+  policy_context ctx_;
+  double ewma_;
+  std::vector<state> per_client_;  // by client id, grown on demand
 };
 
 } // namespace fedq::scheduling

@@ -63,7 +63,7 @@ TEST_CASE("an impossible tier is refused naming the tier") {
 TEST_CASE("unknown modes and policies are refused with the accepted values") {
   CHECK_THROWS_WITH(parse_config("", "t", {"round.mode=async"}), Catch::Contains("sync or deadline"));
   CHECK_THROWS_WITH(parse_config("", "t", {"scheduler.policy=cvx"}),
-                    Catch::Contains("fixed or deadline-aware"));
+                    Catch::Contains("fixed, deadline-aware, hetlora, fah, waterfill, online"));
   CHECK_THROWS_WITH(parse_config("", "t", {"data.task=sst2"}), Catch::Contains("data.dir"));
 }
 

@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <random>
+
+#include "scheduling/p1.hpp"
 #include "scheduling/policy.hpp"
 
 using namespace fedq::scheduling;
@@ -27,13 +31,54 @@ policy_options opts(const std::string& name) {
   o.local_steps = 10;
   o.deadline_s = 25.0;
   o.percentile = 0.6;
+  o.r_init = 8;
   return o;
+}
+
+policy_context ctx(std::vector<tier_profile> tiers, memory_model m = {}) {
+  return policy_context{std::move(tiers), cost_options{}, std::move(m)};
+}
+
+/// The telemetry a client would send if it took exactly `factor` times its
+/// tier's nominal time for its assignment `a`.
+telemetry report(const plan_input& in, const policy_context& c, const client_view& v,
+                 const assignment& a, double factor) {
+  auto w = work_for(in, a.rank, a.steps, a.bits);
+  const auto& tier = c.tiers.at(v.tier);
+  telemetry t;
+  t.round = in.round;
+  t.rank = t.trained_rank = a.rank;
+  t.steps = a.steps;
+  t.tokens_per_step = in.tokens_per_step;
+  t.bytes_down = w.bytes_down;
+  t.bytes_up = w.bytes_up;
+  t.compute_s = factor * compute_seconds(c.cost, tier, w);
+  t.transfer_s = 2 * tier.latency_s + factor * data_seconds(tier, w);
+  t.duration_s = t.compute_s + t.transfer_s;
+  t.bits = a.bits;
+  return t;
+}
+
+p1_problem random_p1(std::mt19937_64& rng, size_t n) {
+  std::uniform_real_distribution<double> a(0.5, 20), b(0.01, 2), cap(4, 64), r(0.2, 0.9);
+  p1_problem p;
+  p.r_min = 2;
+  for (size_t i = 0; i < n; ++i) {
+    p.a.push_back(a(rng));
+    p.b.push_back(b(rng));
+    p.cap.push_back(std::floor(cap(rng)));
+  }
+  double sum_cap = 0;
+  for (double c : p.cap)
+    sum_cap += c;
+  p.total = std::round(p.r_min * n + r(rng) * (sum_cap - p.r_min * n));
+  return p;
 }
 
 } // namespace
 
 TEST_CASE("fixed gives every client the same rank and the configured deadline") {
-  auto p = make_policy(opts("fixed"), default_tiers(2, 2, 2), cost_options{});
+  auto p = make_policy(opts("fixed"), ctx(default_tiers(2, 2, 2)));
   auto plan = p->plan(three_tier_input());
   REQUIRE(plan.clients.size() == 6);
   CHECK(plan.deadline_s == 25.0);
@@ -47,7 +92,7 @@ TEST_CASE("deadline-aware gives each client the largest rank predicted to make t
   auto tiers = default_tiers(2, 2, 2);
   cost_options cost;
   auto o = opts("deadline-aware");
-  auto p = make_policy(o, tiers, cost);
+  auto p = make_policy(o, ctx(tiers));
   auto in = three_tier_input();
   auto plan = p->plan(in);
   REQUIRE(plan.clients.size() == 6);
@@ -68,9 +113,8 @@ TEST_CASE("deadline-aware gives each client the largest rank predicted to make t
 }
 
 TEST_CASE("deadline-aware learns a client's real speed from its telemetry") {
-  auto tiers = default_tiers(2, 2, 2);
-  cost_options cost;
-  auto p = make_policy(opts("deadline-aware"), tiers, cost);
+  auto c = ctx(default_tiers(2, 2, 2));
+  auto p = make_policy(opts("deadline-aware"), c);
   auto in = three_tier_input();
   auto first = p->plan(in);
   REQUIRE(first.clients[0].rank == 16);
@@ -78,17 +122,277 @@ TEST_CASE("deadline-aware learns a client's real speed from its telemetry") {
   // slower than the slow tier, so beyond the deadline's percentile.
   auto& c0 = in.clients[0];
   c0.has_telemetry = true;
-  auto w = work_for(in, 16, 10);
-  c0.last = telemetry{0, 16, 10, 512, w.bytes_down, w.bytes_up,
-                      20 * nominal_seconds(cost, tiers[0], w), 0, 1.0, 0.5, 0};
+  c0.last = report(in, c, c0, first.clients[0], 20);
   in.round = 1;
   auto second = p->plan(in);
-  CHECK(second.clients[0].predicted_s > first.clients[0].predicted_s * 10);
+  auto at = work_for(in, second.clients[0].rank, 10);
+  CHECK(second.clients[0].predicted_s > 10 * nominal_seconds(c.cost, c.tiers[0], at));
   CHECK(second.clients[0].rank < 16);
 }
 
 TEST_CASE("an unknown policy name is refused with the known names") {
   auto o = opts("magic");
-  CHECK_THROWS_WITH(make_policy(o, default_tiers(1, 1, 1), cost_options{}),
-                    Catch::Contains("fixed, deadline-aware"));
+  CHECK_THROWS_WITH(make_policy(o, ctx(default_tiers(1, 1, 1))),
+                    Catch::Contains("fixed, deadline-aware, hetlora, fah, waterfill, online"));
+}
+
+TEST_CASE("water-filling solves a hand-computed P1 exactly") {
+  // T = 0 + 1 r1 = 0 + 2 r2 with r1 + r2 = 6: r1 = 4, r2 = 2, T = 4.
+  p1_problem p{{0, 0}, {1, 2}, {100, 100}, 1, 6};
+  auto s = solve_p1_waterfill(p);
+  CHECK(s.ranks[0] == Approx(4));
+  CHECK(s.ranks[1] == Approx(2));
+  CHECK(s.round_s == Approx(4));
+  // A cap binds: r1 <= 3, so r2 = 3 and T = 6.
+  p.cap = {3, 100};
+  s = solve_p1_waterfill(p);
+  CHECK(s.ranks[0] == Approx(3));
+  CHECK(s.round_s == Approx(6));
+  // r_min binds: a slow client at r_min sets T; the budget is spread below it.
+  p1_problem q{{10, 0}, {1, 1}, {100, 100}, 2, 6};
+  s = solve_p1_waterfill(q);
+  CHECK(s.round_s == Approx(12));
+  CHECK(s.ranks[0] + s.ranks[1] == Approx(6));
+  CHECK(s.ranks[0] == Approx(2));
+}
+
+TEST_CASE("water-filling and IPOPT agree on random P1 instances") {
+  std::mt19937_64 rng(7);
+  for (size_t n : {1, 2, 5, 20, 100}) {
+    for (int k = 0; k < 10; ++k) {
+      auto p = random_p1(rng, n);
+      auto w = solve_p1_waterfill(p);
+      auto i = solve_p1_ipopt(p);
+      INFO("n = " << n << ", instance " << k);
+      CHECK(i.round_s == Approx(w.round_s).epsilon(1e-6));
+      double sw = 0, si = 0;
+      for (size_t j = 0; j < n; ++j) {
+        sw += w.ranks[j];
+        si += i.ranks[j];
+      }
+      CHECK(sw == Approx(p.total).epsilon(1e-9));
+      CHECK(si == Approx(p.total).epsilon(1e-6));
+      // Rounded plans: the same budget, and round times within one rank unit.
+      auto rw = round_ranks(p, w.ranks), ri = round_ranks(p, i.ranks);
+      uint64_t tw = 0, ti = 0;
+      double bmax = 0;
+      for (size_t j = 0; j < n; ++j) {
+        tw += rw[j];
+        ti += ri[j];
+        bmax = std::max(bmax, p.b[j]);
+        CHECK(rw[j] >= p.r_min);
+        CHECK(rw[j] <= p.cap[j]);
+      }
+      CHECK(tw == static_cast<uint64_t>(p.total));
+      CHECK(ti == tw);
+      CHECK(std::abs(p1_round_time(p, rw) - p1_round_time(p, ri)) <= bmax + 1e-9);
+    }
+  }
+}
+
+TEST_CASE("FAH stage 1 moves the mean rank the way the loss-decrease-rate rule says") {
+  auto run = [](double loss_cf) {
+    auto c = ctx(default_tiers(2, 2, 2));
+    auto p = make_policy(opts("waterfill"), c); // r_init 8
+    auto in = three_tier_input();
+    p->plan(in); // warm-up at r_max
+    in.round = 1;
+    p->plan(in); // warm-up at r_min
+    in.round = 2;
+    in.feedback.valid = true;
+    in.feedback.round = 2;
+    in.feedback.duration_s = 10;
+    in.feedback.loss_prev = 1.0;
+    in.feedback.loss = 0.9;  // R = 0.01 per second
+    in.feedback.cf_rank = 7;
+    in.feedback.loss_cf = loss_cf;
+    auto plan = p->plan(in);
+    double sum = 0;
+    for (const auto& a : plan.clients)
+      sum += a.rank;
+    return sum / plan.clients.size();
+  };
+  // Loss at r_bar - 1 barely lower than before: R^ < R, so
+  // (R^ - R) / (r^ - r_bar) > 0 and the mean rank steps down by lambda = 1.
+  CHECK(run(0.999) == Approx(7));
+  // Loss at r_bar - 1 as low as zero: R^ > R, the slope is negative, the mean rank steps up.
+  CHECK(run(0.0) == Approx(9));
+}
+
+TEST_CASE("FAH warms up at r_max then r_min, then plans a P1 solution with the budget's sum") {
+  auto c = ctx(default_tiers(2, 2, 2));
+  auto p = make_policy(opts("fah"), c);
+  auto in = three_tier_input();
+  auto w0 = p->plan(in);
+  for (const auto& a : w0.clients)
+    CHECK(a.rank == 16);
+  in.round = 1;
+  auto w1 = p->plan(in);
+  for (const auto& a : w1.clients)
+    CHECK(a.rank == 2);
+  in.round = 2;
+  auto plan = p->plan(in);
+  uint32_t sum = 0;
+  for (const auto& a : plan.clients)
+    sum += a.rank;
+  CHECK(sum == 8 * 6);
+  // The slow tier gets the smallest ranks; the deadline is the plan's round time.
+  CHECK(plan.clients[5].rank < plan.clients[0].rank);
+  double longest = 0;
+  for (const auto& a : plan.clients)
+    longest = std::max(longest, a.predicted_s);
+  CHECK(plan.deadline_s == Approx(longest));
+}
+
+TEST_CASE("hetlora gives each tier its rank and keeps a self-pruned rank") {
+  auto c = ctx(default_tiers(2, 2, 2));
+  auto p = make_policy(opts("hetlora"), c);
+  auto in = three_tier_input();
+  auto plan = p->plan(in);
+  CHECK(plan.clients[0].rank == 16);  // 16 * 1.0
+  CHECK(plan.clients[2].rank == 11);  // 16 * 0.7
+  CHECK(plan.clients[4].rank == 2);   // 16 * 0.15 = 2.4
+  in.clients[0].has_telemetry = true;
+  in.clients[0].last = report(in, c, in.clients[0], plan.clients[0], 1.0);
+  in.clients[0].last.rank = 12; // pruned from 16 to 12
+  in.round = 1;
+  CHECK(p->plan(in).clients[0].rank == 12);
+}
+
+TEST_CASE("no policy plans over a client's memory; a client with no fitting plan is skipped") {
+  memory_model m;
+  m.base_mb = {{"fp32", 4000}, {"bf16", 2200}, {"int8", 1300}, {"nf4", 900}};
+  m.per_rank_mb = 100;
+  auto tiers = default_tiers(2, 2, 2);
+  tiers[0].memory_gb = 4.5;   // fp32 fits up to rank 6 (4000 + 100 r <= 4608)
+  tiers[1].memory_gb = 2.5;   // fp32 never fits
+  tiers[2].memory_gb = 100;
+  std::mt19937_64 rng(3);
+  for (const auto& name : policy_names()) {
+    for (bool adapt : {false, true}) {
+      auto o = opts(name);
+      o.adapt_bits = adapt;
+      auto c = ctx(tiers, m);
+      auto p = make_policy(o, c);
+      auto in = three_tier_input();
+      for (uint32_t round = 0; round < 6; ++round) {
+        in.round = round;
+        auto plan = p->plan(in);
+        INFO(name << (adapt ? " adapting bits" : "") << ", round " << round);
+        for (const auto& a : plan.clients) {
+          const auto& v = in.clients[a.client];
+          CHECK(m.mb(a.rank, a.bits) <= tiers[v.tier].memory_gb * 1024);
+          CHECK(a.rank >= o.r_min);
+        }
+        // Only the medium tier, and only where no smaller format may be chosen.
+        bool can_shrink = adapt && name == "online";
+        for (auto id : plan.skipped)
+          CHECK((in.clients[id].tier == 1 && !can_shrink));
+        if (!can_shrink)
+          CHECK(plan.skipped.size() == 2);
+        std::uniform_real_distribution<double> f(0.5, 3);
+        for (const auto& a : plan.clients) {
+          auto& v = in.clients[a.client];
+          v.has_telemetry = true;
+          v.last = report(in, c, v, a, f(rng));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("online picks a smaller backbone format where the larger ones do not fit") {
+  memory_model m;
+  m.base_mb = {{"fp32", 4000}, {"bf16", 2200}, {"int8", 1300}, {"nf4", 900}};
+  m.per_rank_mb = 100;
+  auto tiers = default_tiers(2, 2, 2);
+  tiers[0].memory_gb = 100;   // everything fits: the highest precision
+  tiers[1].memory_gb = 2.0;   // 2048 MB: int8 up to rank 7, nf4 up to 11
+  tiers[2].memory_gb = 100;
+  auto o = opts("online");
+  o.adapt_bits = true;
+  auto p = make_policy(o, ctx(tiers, m));
+  auto plan = p->plan(three_tier_input());
+  CHECK(plan.clients[0].bits == "fp32");
+  CHECK(plan.clients[2].bits == "nf4");
+  CHECK(plan.clients[2].rank > 7); // a larger rank than int8 would allow
+}
+
+TEST_CASE("online's plans respect its deadline on a stationary trace, paced to the on-time target") {
+  // Twelve clients, each of its own speed, so any on-time fraction is reachable.
+  std::vector<tier_profile> tiers;
+  for (uint32_t i = 0; i < 12; ++i) {
+    auto t = default_tiers(1, 0, 0)[0];
+    t.name = "t" + std::to_string(i);
+    t.compute_factor = 0.1 + 0.08 * i;
+    tiers.push_back(t);
+  }
+  auto c = ctx(tiers);
+  for (double target : {0.5, 0.75}) {
+    auto o = opts("online");
+    o.on_time_target = target;
+    auto p = make_policy(o, c);
+    plan_input in = three_tier_input();
+    in.clients.clear();
+    for (uint32_t id = 0; id < 12; ++id)
+      in.clients.push_back({id, id, 100, false, {}});
+    double fraction_sum = 0;
+    for (uint32_t round = 0; round < 20; ++round) {
+      in.round = round;
+      auto plan = p->plan(in);
+      REQUIRE(plan.clients.size() == 12);
+      uint32_t on_time = 0;
+      for (const auto& a : plan.clients) {
+        auto& v = in.clients[a.client];
+        // Stationary: every task takes exactly its tier's nominal time.
+        v.has_telemetry = true;
+        v.last = report(in, c, v, a, 1.0);
+        bool made = v.last.duration_s <= plan.deadline_s + 1e-9;
+        on_time += made;
+        INFO("target " << target << ", round " << round << ", client " << a.client);
+        if (a.predicted_s <= plan.deadline_s) // what is planned on time arrives on time
+          CHECK(made);
+        if (round > 0 && !made) // a late plan is the quickest one there is
+          CHECK(a.rank == o.r_min);
+      }
+      if (round >= 10)
+        fraction_sum += on_time / 12.0;
+      in.feedback = {true, round, plan.deadline_s, on_time / 12.0, 8, 1.0 - 0.01 * round,
+                     1.0 - 0.01 * (round - 1), 0, 0};
+    }
+    INFO("target " << target);
+    CHECK(fraction_sum / 10 == Approx(target).margin(0.09));
+  }
+}
+
+TEST_CASE("every policy is deterministic for the same inputs") {
+  for (const auto& name : policy_names()) {
+    auto c = ctx(default_tiers(3, 3, 3));
+    auto a = make_policy(opts(name), c), b = make_policy(opts(name), c);
+    plan_input in = three_tier_input();
+    in.clients.clear();
+    for (uint32_t id = 0; id < 9; ++id)
+      in.clients.push_back({id, id / 3, 100, false, {}});
+    std::mt19937_64 rng(11);
+    std::uniform_real_distribution<double> f(0.5, 2);
+    for (uint32_t round = 0; round < 6; ++round) {
+      in.round = round;
+      auto pa = a->plan(in), pb = b->plan(in);
+      INFO(name << ", round " << round);
+      CHECK(pa.deadline_s == pb.deadline_s);
+      REQUIRE(pa.clients.size() == pb.clients.size());
+      for (size_t i = 0; i < pa.clients.size(); ++i) {
+        CHECK(pa.clients[i].rank == pb.clients[i].rank);
+        CHECK(pa.clients[i].bits == pb.clients[i].bits);
+        CHECK(pa.clients[i].steps == pb.clients[i].steps);
+      }
+      for (const auto& x : pa.clients) {
+        auto& v = in.clients[x.client];
+        v.has_telemetry = true;
+        v.last = report(in, c, v, x, f(rng));
+      }
+      in.feedback = {true, round, pa.deadline_s, 0.5, 8, 1.0 - 0.02 * round, 1.0 - 0.02 * (round - 1),
+                     7, 1.0 - 0.015 * round};
+    }
+  }
 }

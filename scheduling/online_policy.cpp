@@ -1,0 +1,180 @@
+// fedq's scheduler: solver-free, O(N log N) per round.
+//  1. Pacing: the deadline is the q-quantile of the clients' predicted
+//     completion times at the mean-rank budget; q moves towards the fraction
+//     of clients that should be on time (on_time_target), from what arrived.
+//  2. Per client, the largest (rank, bits, steps) predicted to finish by the
+//     deadline with a margin of `safety` standard deviations of its own
+//     observed speed and bandwidth, within its memory; a client that cannot
+//     make it even at r_min and min_steps trains anyway and is merged late.
+//  3. The mean-rank budget follows the observed loss decrease per second:
+//     it keeps moving in one direction while the rate improves, and turns
+//     back when it drops. Ranks over the budget are trimmed to a water level.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "scheduling/policies.hpp"
+
+namespace fedq::scheduling {
+
+namespace {
+
+struct choice {
+  uint32_t rank = 0;
+  uint32_t steps = 0;
+  std::string bits;
+  bool on_time = false;
+};
+
+class online_policy : public policy {
+public:
+  online_policy(policy_options o, policy_context ctx)
+    : o_(std::move(o)), est_(std::move(ctx), o_.ewma), q_(o_.on_time_target),
+      r_bar_(std::clamp<double>(o_.r_init, o_.r_min, o_.r_max)) {
+    if (o_.adapt_bits)
+      bits_ = o_.bits_choices;
+    else
+      bits_ = {o_.bits};
+  }
+
+  round_plan plan(const plan_input& in) override {
+    round_plan p{in.round, 0, {}, 0, {}};
+    for (const auto& c : in.clients)
+      est_.observe(c);
+    adapt(in.feedback);
+
+    // 1. The deadline from the predicted times at the budget rank.
+    auto budget_rank = static_cast<uint32_t>(std::lround(r_bar_));
+    std::vector<const client_view*> used;
+    std::vector<double> base;
+    for (const auto& c : in.clients) {
+      double best = std::numeric_limits<double>::infinity();
+      for (const auto& b : bits_) {
+        uint32_t cap = memory_cap_rank(est_.context(), c, b, o_.r_min, o_.r_max);
+        if (cap > 0)
+          best = std::min(best, safe(c, in, std::min(cap, budget_rank), o_.local_steps, b));
+      }
+      if (std::isinf(best)) {
+        p.skipped.push_back(c.id);
+        continue;
+      }
+      used.push_back(&c);
+      base.push_back(best);
+    }
+    if (used.empty())
+      return p;
+    std::vector<double> sorted = base;
+    std::sort(sorted.begin(), sorted.end());
+    auto idx = static_cast<size_t>(std::ceil(q_ * sorted.size()));
+    p.deadline_s = sorted[std::clamp<size_t>(idx, 1, sorted.size()) - 1];
+
+    // 2. Each client's largest plan that makes the deadline.
+    std::vector<choice> ch;
+    for (const auto* c : used)
+      ch.push_back(choose(*c, in, p.deadline_s));
+
+    // 3. Trim on-time ranks to the budget's water level.
+    trim(ch, static_cast<uint64_t>(std::llround(r_bar_ * ch.size())));
+    for (size_t i = 0; i < used.size(); ++i) {
+      auto w = work_for(in, ch[i].rank, ch[i].steps, ch[i].bits);
+      p.clients.push_back({used[i]->id, ch[i].rank, ch[i].steps, est_.predict(*used[i], w), ch[i].bits});
+    }
+    return p;
+  }
+
+private:
+  double safe(const client_view& c, const plan_input& in, uint32_t rank, uint32_t steps,
+              const std::string& bits) const {
+    return est_.predict(c, work_for(in, rank, steps, bits), o_.safety);
+  }
+
+  void adapt(const round_feedback& f) {
+    if (!f.valid)
+      return;
+    q_ = std::clamp(q_ + 0.5 * (o_.on_time_target - f.on_time_fraction), 0.05, 1.0);
+    if (f.duration_s <= 0 || f.round == 0)
+      return;
+    double rate = (f.loss_prev - f.loss) / f.duration_s;
+    if (have_rate_ && rate < last_rate_)
+      dir_ = -dir_;
+    r_bar_ = std::clamp<double>(r_bar_ + dir_ * o_.rank_step, o_.r_min, o_.r_max);
+    last_rate_ = rate;
+    have_rate_ = true;
+  }
+
+  /// The largest rank (then the most steps) over the backbone formats that is
+  /// predicted to make the deadline; the quickest r_min plan when none does.
+  choice choose(const client_view& c, const plan_input& in, double deadline) const {
+    choice best;
+    double quickest = std::numeric_limits<double>::infinity();
+    choice fallback;
+    for (uint32_t steps = o_.local_steps; steps >= std::max(1u, std::min(o_.min_steps, o_.local_steps));
+         --steps) {
+      for (const auto& b : bits_) {
+        uint32_t cap = memory_cap_rank(est_.context(), c, b, o_.r_min, o_.r_max);
+        if (cap == 0)
+          continue;
+        double at_min = safe(c, in, o_.r_min, steps, b);
+        if (steps == o_.local_steps && at_min < quickest) {
+          quickest = at_min;
+          fallback = {o_.r_min, steps, b, false};
+        }
+        if (at_min > deadline)
+          continue;
+        // Predicted time is affine in rank: the largest fit in closed form.
+        double per_rank = safe(c, in, o_.r_min + 1, steps, b) - at_min;
+        uint32_t r = cap;
+        if (per_rank > 0)
+          r = static_cast<uint32_t>(std::min<double>(cap, o_.r_min + std::floor((deadline - at_min) / per_rank)));
+        while (r > o_.r_min && safe(c, in, r, steps, b) > deadline) // guard against rounding
+          --r;
+        if (r > best.rank) // ties keep the higher precision (listed first)
+          best = {r, steps, b, true};
+      }
+      if (best.on_time || steps == 1)
+        break;
+    }
+    return best.on_time ? best : fallback;
+  }
+
+  /// Largest level L with sum_n max(r_min, min(r_n, L)) <= budget over the
+  /// on-time plans; ranks above L come down to it.
+  void trim(std::vector<choice>& ch, uint64_t budget) const {
+    auto total = [&](uint32_t level) {
+      uint64_t s = 0;
+      for (const auto& c : ch)
+        s += c.on_time ? std::max(o_.r_min, std::min(c.rank, level)) : c.rank;
+      return s;
+    };
+    if (total(o_.r_max) <= budget)
+      return;
+    uint32_t lo = o_.r_min, hi = o_.r_max; // total(lo) may still exceed: then lo it is
+    while (lo < hi) {
+      uint32_t mid = (lo + hi + 1) / 2;
+      if (total(mid) <= budget)
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+    for (auto& c : ch)
+      if (c.on_time)
+        c.rank = std::max(o_.r_min, std::min(c.rank, lo));
+  }
+
+  policy_options o_;
+  duration_estimator est_;
+  std::vector<std::string> bits_;
+  double q_;
+  double r_bar_;
+  double dir_ = -1;  // first move: try a smaller rank (shorter rounds)
+  double last_rate_ = 0;
+  bool have_rate_ = false;
+};
+
+} // namespace
+
+std::unique_ptr<policy> make_online_policy(const policy_options& o, policy_context ctx) {
+  return std::make_unique<online_policy>(o, std::move(ctx));
+}
+
+} // namespace fedq::scheduling
