@@ -24,7 +24,8 @@ late_result merge_late(const compute::staleness_options& o, const late_request& 
 namespace {
 
 aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
-                                                    compute::staleness_options o, uint32_t r_max) {
+                                                    compute::staleness_options o, uint32_t r_max,
+                                                    weighting by) {
   return {
     [=](aggregate_atom, const aggregate_request& req) -> caf::result<blob> {
       try {
@@ -32,7 +33,7 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
         std::vector<double> weights;
         for (const auto& u : req.updates) {
           updates.push_back(serialization::decode(u.adapter));
-          weights.push_back(u.samples);
+          weights.push_back(by == weighting::norm ? compute::lora_norm(updates.back()) : u.samples);
         }
         return serialization::encode(compute::weighted_average(updates, weights, r_max));
       } catch (const std::exception& e) {
@@ -56,8 +57,8 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
 } // namespace
 
 aggregator_actor spawn_aggregator(caf::actor_system& sys, compute::staleness_options staleness,
-                                  uint32_t r_max) {
-  return sys.spawn(aggregator_behavior, staleness, r_max);
+                                  uint32_t r_max, weighting w) {
+  return sys.spawn(aggregator_behavior, staleness, r_max, w);
 }
 
 } // namespace fedq::actors

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "compute/aggregation.hpp"
 #include "serialization/adapter_payload.hpp"
 
 namespace fedq::actors {
@@ -23,9 +24,16 @@ client_update run_task(const client_setup& c, const train_task& t) {
       throw std::runtime_error("no backbone in format '" + t.bits + "' on this client");
     const auto& backbone = *bb->second;
     auto r = compute::train_local(backbone, start, c.shard, c.train, t.steps, t.seed);
+    if (c.train.prune_threshold > 0) { // HetLoRA: a weak tail is cut off
+      uint32_t kept = compute::self_pruned_rank(r.adapter, c.train.prune_keep, c.train.prune_threshold);
+      if (kept < t.rank) {
+        r.adapter = compute::truncate(r.adapter, kept);
+        u.rank = kept;
+      }
+    }
     u.adapter = serialization::encode(r.adapter);
     u.tel.round = t.round;
-    u.tel.rank = t.rank;
+    u.tel.rank = u.rank;
     u.tel.trained_rank = t.rank;
     u.tel.bits = t.bits;
     u.tel.steps = t.steps;

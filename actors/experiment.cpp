@@ -63,7 +63,8 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
     setup.server.tiers, setup.server.cost,
     compute::training_memory_model(setup.model, setup.train.batch_size, formats)};
   ss.scheduler = spawn_scheduler(sys, setup.policy, std::move(ctx));
-  ss.aggregator = spawn_aggregator(sys, setup.staleness, setup.model.r_max);
+  ss.aggregator = spawn_aggregator(sys, setup.staleness, setup.model.r_max,
+                                   setup.norm_weighting ? weighting::norm : weighting::samples);
   ss.observer = observer;
   for (const auto& info : setup.server.clients) {
     client_setup cs;

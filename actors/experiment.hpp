@@ -16,6 +16,7 @@ struct experiment_setup {
   server_options server;              ///< includes tiers and clients
   scheduling::policy_options policy;
   compute::staleness_options staleness;
+  bool norm_weighting = false;        ///< aggregate by ||B A|| (HetLoRA) instead of samples
   compute::model_options model;
   compute::train_options train;
   data::task task;

@@ -192,7 +192,9 @@ struct server_state {
       self->request(s->clients.at(client), caf::infinite, std::move(task))
         .then([this, client, round](client_update& u) { on_answer(client, round, {std::move(u), {}}); },
               [this, client, round](caf::error& e) {
-                on_answer(client, round, {{}, self->system().render(e)});
+                answer failed;
+                failed.error = self->system().render(e);
+                on_answer(client, round, std::move(failed));
               });
     }
     for (auto id : plan.skipped)
@@ -272,6 +274,9 @@ struct server_state {
     }
     client_update& u = a.update;
     u.tel.duration_s = duration;
+    // The scheduler's work unit is the planned tokens per step (padded
+    // batches), the same the cost model and the virtual clock charge for.
+    u.tel.tokens_per_step = opts().tokens_per_step;
     if (auto tt = timing.find(client); tt != timing.end()) { // what the client would have seen
       u.tel.compute_s = tt->second.compute_s;
       u.tel.transfer_s = tt->second.transfer_s + tt->second.offline_s;

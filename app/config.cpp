@@ -42,6 +42,9 @@ void fields(experiment_config& c, F&& f) {
   f("scheduler.r_init", c.scheduler.r_init);
   f("scheduler.rank_step", c.scheduler.rank_step);
   f("scheduler.tier_ranks", c.scheduler.tier_ranks);
+  f("scheduler.prune_penalty", c.scheduler.prune_penalty);
+  f("scheduler.prune_keep", c.scheduler.prune_keep);
+  f("scheduler.prune_threshold", c.scheduler.prune_threshold);
   f("scheduler.on_time_target", c.scheduler.on_time_target);
   f("scheduler.safety", c.scheduler.safety);
   f("scheduler.min_steps", c.scheduler.min_steps);
@@ -52,6 +55,7 @@ void fields(experiment_config& c, F&& f) {
   f("aggregator.a", c.aggregator.a);
   f("aggregator.b", c.aggregator.b);
   f("aggregator.max_staleness", c.aggregator.max_staleness);
+  f("aggregator.weighting", c.aggregator.weighting);
   f("model.checkpoint", c.model.checkpoint);
   f("model.bits", c.model.bits);
   f("model.double_quant", c.model.double_quant);
@@ -67,6 +71,7 @@ void fields(experiment_config& c, F&& f) {
   f("train.lr", c.train.lr);
   f("train.weight_decay", c.train.weight_decay);
   f("train.batch_size", c.train.batch_size);
+
   f("data.task", c.data.task);
   f("data.dir", c.data.dir);
   f("data.partition", c.data.partition);
@@ -374,7 +379,15 @@ void validate(const experiment_config& c) {
   } catch (const std::invalid_argument& e) {
     throw config_error(std::string("config: ") + e.what());
   }
+  require(c.aggregator.weighting == "samples" || c.aggregator.weighting == "norm",
+          "aggregator.weighting", c.aggregator.weighting, "must be samples or norm");
   require(c.train.lr > 0, "train.lr", c.train.lr, "must be > 0");
+  require(c.scheduler.prune_penalty >= 0, "scheduler.prune_penalty", c.scheduler.prune_penalty,
+          "must be >= 0");
+  require(c.scheduler.prune_keep > 0 && c.scheduler.prune_keep < 1, "scheduler.prune_keep",
+          c.scheduler.prune_keep, "must lie in (0, 1)");
+  require(c.scheduler.prune_threshold >= 0 && c.scheduler.prune_threshold < 1,
+          "scheduler.prune_threshold", c.scheduler.prune_threshold, "must lie in [0, 1)");
   require(c.train.batch_size >= 1, "train.batch_size", c.train.batch_size, "must be at least 1");
   std::string tasks = "synthetic";
   for (const auto& g : data::glue_tasks())
@@ -518,6 +531,13 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   s.staleness.a = c.aggregator.a;
   s.staleness.b = c.aggregator.b;
   s.staleness.max_staleness = c.aggregator.max_staleness;
+  s.norm_weighting = c.aggregator.weighting == "norm";
+  if (c.scheduler.name == "hetlora") { // HetLoRA: self-pruning clients, norm-weighted rounds
+    s.train.prune_penalty = c.scheduler.prune_penalty;
+    s.train.prune_keep = c.scheduler.prune_keep;
+    s.train.prune_threshold = c.scheduler.prune_threshold;
+    s.norm_weighting = true;
+  }
   s.compute_threads = c.run.compute_threads;
   s.adapter_seed = c.seed + 1;
 

@@ -38,6 +38,7 @@ struct experiment_config {
     double a = 0.5;
     double b = 10;
     uint32_t max_staleness = 8;
+    std::string weighting = "samples";  ///< samples | norm (HetLoRA: ||B A||_F)
   } aggregator;
   compute::model_options model;
   compute::train_options train;

@@ -1,6 +1,7 @@
 #include "compute/aggregation.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -93,6 +94,42 @@ adapter_payload weighted_average(const std::vector<adapter_payload>& updates,
       axpy(acc.dense[i].values, padded.dense[i].values, w);
   }
   return acc;
+}
+
+double lora_norm(const adapter_payload& p, uint32_t from) {
+  double total = 0;
+  for (const auto& l : p.lora) {
+    uint32_t r = l.rank;
+    if (from >= r)
+      continue;
+    // gram_b = B^T B and gram_a = A A^T over components [from, r): (r', r')
+    uint32_t n = r - from;
+    std::vector<double> gb(size_t{n} * n, 0.0), ga(size_t{n} * n, 0.0);
+    for (uint32_t i = 0; i < n; ++i)
+      for (uint32_t j = 0; j < n; ++j) {
+        double sb = 0, sa = 0;
+        for (uint32_t row = 0; row < l.d_out; ++row)
+          sb += double(l.b[size_t{row} * r + from + i]) * l.b[size_t{row} * r + from + j];
+        for (uint32_t col = 0; col < l.d_in; ++col)
+          sa += double(l.a[size_t{from + i} * l.d_in + col]) * l.a[size_t{from + j} * l.d_in + col];
+        gb[size_t{i} * n + j] = sb;
+        ga[size_t{i} * n + j] = sa;
+      }
+    for (size_t k = 0; k < gb.size(); ++k) // trace(G_b G_a) with both symmetric
+      total += gb[k] * ga[k];
+  }
+  return std::sqrt(std::max(0.0, total));
+}
+
+uint32_t self_pruned_rank(const adapter_payload& p, double keep, double threshold) {
+  uint32_t r = p.rank();
+  auto k = static_cast<uint32_t>(std::floor(keep * r));
+  if (k < 1 || k >= r)
+    return r;
+  double whole = lora_norm(p);
+  if (whole <= 0)
+    return r;
+  return lora_norm(p, k) / whole < threshold ? k : r;
 }
 
 void mix(adapter_payload& global, const adapter_payload& update, double w) {

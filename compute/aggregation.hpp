@@ -23,6 +23,17 @@ adapter_payload truncate(const adapter_payload& p, uint32_t rank);
 adapter_payload weighted_average(const std::vector<adapter_payload>& updates,
                                  const std::vector<double>& weights, uint32_t r_max);
 
+/// ||B A||_F summed in squares over the LoRA pairs, computed as
+/// sqrt(trace((B^T B)(A A^T))) per pair without forming B A (HetLoRA's
+/// aggregation weight). Components [from, rank) only when `from` > 0.
+double lora_norm(const adapter_payload& p, uint32_t from = 0);
+
+/// HetLoRA's self-pruning rule: with r the adapter's rank and k =
+/// floor(keep * r), the rank drops to k when the tail's share of the norm,
+/// ||B_tail A_tail|| / ||B A|| over components [k, r), is below `threshold`;
+/// otherwise it stays r. Never below 1.
+uint32_t self_pruned_rank(const adapter_payload& p, double keep, double threshold);
+
 /// FedAsync mixing of a late update into the global adapter:
 /// x <- (1 - w) x + w x_update, over the rows of A and columns of B that the
 /// update has (its rank) and over every dense tensor. The global adapter's

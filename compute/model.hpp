@@ -71,6 +71,13 @@ struct train_options {
   double lr = 5e-3;
   double weight_decay = 0.0;
   uint32_t batch_size = 16;
+  /// HetLoRA self-pruning: the local loss adds prune_penalty * the squared
+  /// norm of the tail components [floor(prune_keep * r), r) of every A and B;
+  /// after training the rank drops to floor(prune_keep * r) where the tail's
+  /// share of ||B A|| is below prune_threshold. 0 = off.
+  double prune_penalty = 0.0;
+  double prune_keep = 0.9;
+  double prune_threshold = 0.0;
 };
 
 struct train_result {

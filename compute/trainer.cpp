@@ -1,6 +1,7 @@
 #include "compute/model_torch.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <random>
 #include <stdexcept>
 
@@ -21,6 +22,23 @@ auto guarded(const char* what, F&& f) {
 double batch_loss(const backbone::impl& bb, const adapter_tensors& ad, const token_batch& b) {
   torch::NoGradGuard no_grad;
   return task_loss(bb.opts, forward(bb, ad, b), b).item<double>();
+}
+
+/// Sum of squares of the tail components [floor(keep * r), r) of every A and B.
+torch::Tensor tail_norm2(const adapter_tensors& ad, double keep) {
+  auto total = torch::zeros({});
+  for (size_t l = 0; l < ad.lora.a.size(); ++l)
+    for (size_t m = 0; m < ad.lora.a[l].size(); ++m) {
+      const auto& a = ad.lora.a[l][m]; // (r, d_in)
+      if (!a.defined() || a.size(0) == 0)
+        continue;
+      int64_t r = a.size(0), k = static_cast<int64_t>(std::floor(keep * r));
+      if (k >= r)
+        continue;
+      const auto& b = ad.lora.b[l][m]; // (d_out, r)
+      total = total + a.slice(0, k, r).pow(2).sum() + b.slice(1, k, r).pow(2).sum();
+    }
+  return total;
 }
 
 } // namespace
@@ -60,6 +78,8 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
       auto b = s == 0 ? probe : draw();
       opt.zero_grad();
       auto loss = task_loss(bb.opts, forward(bb, ad, b), b);
+      if (t.prune_penalty > 0)
+        loss = loss + t.prune_penalty * tail_norm2(ad, t.prune_keep);
       loss.backward();
       opt.step();
       r.tokens += static_cast<uint64_t>(b.mask.sum().item<int64_t>());

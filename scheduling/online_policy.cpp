@@ -1,7 +1,9 @@
 // fedq's scheduler: solver-free, O(N log N) per round.
-//  1. Pacing: the deadline is the q-quantile of the clients' predicted
-//     completion times at the mean-rank budget; q moves towards the fraction
-//     of clients that should be on time (on_time_target), from what arrived.
+//  1. Pacing: the deadline is at least the q-quantile of the clients'
+//     predicted completion times at the mean-rank budget, later only where
+//     that raises the on-time clients per second; q moves towards the
+//     fraction of clients that should be on time (on_time_target), from what
+//     arrived.
 //  2. Per client, the largest (rank, bits, steps) predicted to finish by the
 //     deadline with a margin of `safety` standard deviations of its own
 //     observed speed and bandwidth, within its memory; a client that cannot
@@ -63,10 +65,7 @@ public:
     }
     if (used.empty())
       return p;
-    std::vector<double> sorted = base;
-    std::sort(sorted.begin(), sorted.end());
-    auto idx = static_cast<size_t>(std::ceil(q_ * sorted.size()));
-    p.deadline_s = sorted[std::clamp<size_t>(idx, 1, sorted.size()) - 1];
+    p.deadline_s = pace(base);
 
     // 2. Each client's largest plan that makes the deadline.
     std::vector<choice> ch;
@@ -86,6 +85,20 @@ private:
   double safe(const client_view& c, const plan_input& in, uint32_t rank, uint32_t steps,
               const std::string& bits) const {
     return est_.predict(c, work_for(in, rank, steps, bits), o_.safety);
+  }
+
+  /// The deadline among the sorted predictions t_(k): at least the paced
+  /// fraction q of clients, and beyond that the k that maximizes on-time
+  /// clients per second, k / t_(k) (a later deadline must pay for itself).
+  double pace(std::vector<double> t) const {
+    std::sort(t.begin(), t.end());
+    size_t n = t.size();
+    size_t k_min = std::clamp<size_t>(static_cast<size_t>(std::ceil(q_ * n - 1e-9)), 1, n);
+    size_t best = k_min;
+    for (size_t k = k_min + 1; k <= n; ++k)
+      if (k / t[k - 1] > best / t[best - 1])
+        best = k;
+    return t[best - 1];
   }
 
   void adapt(const round_feedback& f) {

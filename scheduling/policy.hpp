@@ -92,8 +92,11 @@ struct policy_options {
   double rank_step = 1;       ///< lambda: the mean rank's step per round (fah, waterfill, online)
   // hetlora
   std::vector<uint32_t> tier_ranks;  ///< per tier; empty: r_max * compute_factor
+  double prune_penalty = 0.01;  ///< clients' penalty on the squared norm of the tail ranks
+  double prune_keep = 0.9;      ///< the tail: components past floor(prune_keep * rank)
+  double prune_threshold = 0.1; ///< prune when the tail's share of ||B A|| is below this
   // online
-  double on_time_target = 0.8;  ///< fraction of clients the deadline is paced to have on time
+  double on_time_target = 0.6;  ///< fraction of clients the deadline is paced to have on time
   double safety = 1.0;          ///< margin: predictions use mean + safety * std
   uint32_t min_steps = 5;       ///< fewest local steps before a client is left to run late
   bool adapt_bits = false;      ///< choose each client's backbone format too

@@ -123,3 +123,32 @@ TEST_CASE("the aggregator's late merge uses the version gap as staleness") {
   CHECK(rejected.global.empty());
   CHECK_THAT(rejected.reason, Catch::Contains("exceeds"));
 }
+
+TEST_CASE("the LoRA norm is ||B A||_F without forming B A, over all or the tail components") {
+  // A (2, 2) = [1 0; 0 2], B (2, 2) = I: B A = [1 0; 0 2], ||B A|| = sqrt(5).
+  auto p = one_pair(2, {1, 0, 0, 2}, {1, 0, 0, 1});
+  CHECK(compute::lora_norm(p) == Approx(std::sqrt(5.0)));
+  // Component 1 alone: B[:, 1] A[1, :] = [0 0; 0 2].
+  CHECK(compute::lora_norm(p, 1) == Approx(2.0));
+  CHECK(compute::lora_norm(p, 2) == 0.0);
+  // Against B A formed explicitly, on a non-orthogonal pair.
+  auto q = one_pair(2, {1, 2, 3, 4}, {0.5f, -1, 2, 0.25f});
+  // B A = [0.5*1-1*3, 0.5*2-1*4; 2*1+0.25*3, 2*2+0.25*4] = [-2.5 -3; 2.75 5]
+  CHECK(compute::lora_norm(q) == Approx(std::sqrt(2.5 * 2.5 + 9 + 2.75 * 2.75 + 25)));
+}
+
+TEST_CASE("HetLoRA self-pruning cuts the tail only when its share of the norm is small") {
+  auto p = one_pair(2, {1, 0, 0, 2}, {1, 0, 0, 1}); // tail share 2 / sqrt(5) = 0.894
+  CHECK(compute::self_pruned_rank(p, 0.5, 0.5) == 2);
+  CHECK(compute::self_pruned_rank(p, 0.5, 0.95) == 1);
+  auto weak = one_pair(2, {1, 0, 0, 0.01f}, {1, 0, 0, 1}); // tail share ~0.01
+  CHECK(compute::self_pruned_rank(weak, 0.5, 0.05) == 1);
+  CHECK(compute::self_pruned_rank(weak, 0.4, 0.05) == 2); // floor(0.8) = 0: nothing to keep
+}
+
+TEST_CASE("norm weighting makes the round average favour the update with the larger B A") {
+  std::vector<adapter_payload> ups{one_pair(1, {1, 0}, {1, 0}), one_pair(1, {3, 0}, {1, 0})};
+  std::vector<double> w{compute::lora_norm(ups[0]), compute::lora_norm(ups[1])}; // 1 and 3
+  auto avg = compute::weighted_average(ups, w, 1);
+  CHECK(avg.lora[0].a[0] == Approx(0.25 * 1 + 0.75 * 3));
+}

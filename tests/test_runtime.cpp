@@ -5,6 +5,8 @@
 
 #include "actors/experiment.hpp"
 #include "app/config.hpp"
+#include "compute/model.hpp"
+#include "scheduling/policy.hpp"
 
 using namespace fedq;
 
@@ -165,7 +167,8 @@ TEST_CASE("the same seed gives the same per-round metrics twice") {
 }
 
 TEST_CASE("deadline-aware plans a lower rank for the slow client than for the fast ones") {
-  auto r = run(two_fast_one_slow, {"round.mode=deadline", "run.rounds=2"});
+  auto r = run(two_fast_one_slow,
+               {"round.mode=deadline", "run.rounds=2", "scheduler.policy=deadline-aware"});
   const auto& p = r.rec.rounds.front().participants;
   REQUIRE(p.size() == 3);
   CHECK(p[0].rank == 16);
@@ -235,4 +238,102 @@ TEST_CASE("a run fine-tunes a Hugging Face checkpoint stored as NF4") {
   // Real gradients flow through the dequantized backbone into the adapters.
   CHECK(r.rec.rounds.back().train_loss < r.rec.rounds.front().participants[0].loss_before);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("every scheduler policy runs end to end and its plans are recorded") {
+  for (const auto& policy : scheduling::policy_names()) {
+    INFO("policy " << policy);
+    auto r = run(two_fast_one_slow, {"round.mode=deadline", "run.rounds=4",
+                                     "scheduler.policy=" + policy, "scheduler.r_init=8"});
+    REQUIRE(r.rec.rounds.size() == 4);
+    for (const auto& round : r.rec.rounds) {
+      CHECK(round.deadline_s > 0);
+      CHECK(round.decision_us > 0);
+      for (const auto& p : round.participants) {
+        CHECK(p.predicted_s > 0);
+        CHECK(p.bits == "fp32");
+        CHECK(p.rank >= 2);
+        CHECK(p.rank <= 16);
+      }
+    }
+    REQUIRE(r.summary.peak_memory_mb.size() == 2);
+    CHECK(r.summary.peak_memory_mb[0] > 0);
+    check_nothing_lost(r);
+  }
+}
+
+TEST_CASE("fah warms up at r_max then r_min and evaluates the rank below the mean after that") {
+  auto r = run(two_fast_one_slow, {"round.mode=sync", "run.rounds=4", "scheduler.policy=fah",
+                                   "scheduler.r_init=8"});
+  REQUIRE(r.rec.rounds.size() == 4);
+  for (const auto& p : r.rec.rounds[0].participants)
+    CHECK(p.rank == 16);
+  for (const auto& p : r.rec.rounds[1].participants)
+    CHECK(p.rank == 2);
+  uint32_t sum = 0;
+  for (const auto& p : r.rec.rounds[2].participants)
+    sum += p.rank;
+  CHECK(sum == 3 * 8); // P1's budget: N * r_bar
+  // The slow client gets the smallest share of it.
+  CHECK(r.rec.rounds[2].participants[2].rank < r.rec.rounds[2].participants[0].rank);
+}
+
+TEST_CASE("online with adapt_bits trains a memory-tight client on a smaller backbone format") {
+  auto cfg = app::parse_config(std::string(small_model) + two_fast_one_slow, "test.toml",
+                               {"run.rounds=3", "scheduler.adapt_bits=true",
+                                "scheduler.on_time_target=1.0"});
+  auto setup = app::make_setup(cfg);
+  setup.compute_threads = 2;
+  auto m = compute::training_memory_model(setup.model, setup.train.batch_size,
+                                          {"fp32", "bf16", "int8", "nf4"});
+  // The slow tier holds nf4 or int8 at rank 4 but not fp32 or bf16 at r_min.
+  double cap_mb = std::max(m.mb(4, "int8"), m.mb(4, "nf4"));
+  REQUIRE(cap_mb < m.mb(2, "bf16"));
+  setup.server.tiers[1].memory_gb = cap_mb / 1024.0;
+  run_result r;
+  r.summary = actors::run_experiment(setup, &r.rec);
+  REQUIRE(r.rec.rounds.size() == 3);
+  for (const auto& round : r.rec.rounds)
+    for (const auto& p : round.participants) {
+      if (p.client == 2) {
+        CHECK((p.bits == "nf4" || p.bits == "int8"));
+        CHECK(m.mb(p.rank, p.bits) <= cap_mb + 1e-9);
+      } else {
+        CHECK(p.bits == "fp32"); // memory to spare: the highest precision
+      }
+    }
+  CHECK(r.summary.peak_memory_mb[1] <= cap_mb + 1e-9);
+  CHECK(r.summary.peak_memory_mb[1] > 0);
+  check_nothing_lost(r);
+}
+
+TEST_CASE("a client that goes offline holds its task until it is back, and nothing is lost") {
+  const char* flaky = R"(
+[[tiers]]
+name = "gpu-fast"
+count = 2
+jitter = 0.0
+[[tiers]]
+name = "cpu-slow"
+count = 2
+jitter = 0.0
+online_s = 3.0
+offline_s = 20.0
+bandwidth = "vehicle"
+)";
+  std::vector<std::string> o{"round.mode=deadline", "run.rounds=6", "scheduler.policy=fixed",
+                             "scheduler.rank=4", "scheduler.local_steps=4", "round.deadline_s=2.0"};
+  auto r = run(flaky, o);
+  std::string always_on = flaky;
+  always_on.replace(always_on.find("online_s = 3.0"), 14, "online_s = 0.0");
+  always_on.replace(always_on.find("offline_s = 20.0"), 16, "offline_s = 0.0");
+  auto steady = run(always_on, o);
+  REQUIRE(r.rec.rounds.size() == 6);
+  check_nothing_lost(r);
+  check_nothing_lost(steady);
+  // Offline periods (20 s on average) hold the slow clients' tasks back.
+  CHECK(r.summary.clock_s > steady.summary.clock_s + 5);
+  // Rounds went on without the offline clients: the fast ones answered on time.
+  for (const auto& round : r.rec.rounds)
+    CHECK(round.on_time() >= 2);
 }

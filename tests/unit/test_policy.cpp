@@ -311,6 +311,7 @@ TEST_CASE("online picks a smaller backbone format where the larger ones do not f
   tiers[2].memory_gb = 100;
   auto o = opts("online");
   o.adapt_bits = true;
+  o.on_time_target = 1.0; // a deadline long enough for any rank: memory alone decides
   auto p = make_policy(o, ctx(tiers, m));
   auto plan = p->plan(three_tier_input());
   CHECK(plan.clients[0].bits == "fp32");
@@ -319,12 +320,14 @@ TEST_CASE("online picks a smaller backbone format where the larger ones do not f
 }
 
 TEST_CASE("online's plans respect its deadline on a stationary trace, paced to the on-time target") {
-  // Twelve clients, each of its own speed, so any on-time fraction is reachable.
+  // Twelve clients, each 1.4x faster than the last, so any on-time fraction
+  // is reachable, and on-time clients per second alone would pick 5 of them.
   std::vector<tier_profile> tiers;
-  for (uint32_t i = 0; i < 12; ++i) {
+  double factor = 0.02;
+  for (uint32_t i = 0; i < 12; ++i, factor *= 1.4) {
     auto t = default_tiers(1, 0, 0)[0];
     t.name = "t" + std::to_string(i);
-    t.compute_factor = 0.1 + 0.08 * i;
+    t.compute_factor = factor;
     tiers.push_back(t);
   }
   auto c = ctx(tiers);
@@ -360,8 +363,10 @@ TEST_CASE("online's plans respect its deadline on a stationary trace, paced to t
       in.feedback = {true, round, plan.deadline_s, on_time / 12.0, 8, 1.0 - 0.01 * round,
                      1.0 - 0.01 * (round - 1), 0, 0};
     }
+    // The pacer, not the throughput rule, holds the fraction at the target.
     INFO("target " << target);
-    CHECK(fraction_sum / 10 == Approx(target).margin(0.09));
+    CHECK(fraction_sum / 10 >= target - 0.05);
+    CHECK(fraction_sum / 10 <= target + 0.15);
   }
 }
 
