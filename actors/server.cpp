@@ -56,6 +56,7 @@ struct server_state {
   double cf_loss = 0;                                  // counterfactual eval loss of the last round
   uint32_t cf_rank = 0;
   bool wake_pending = false;
+  bool idle_unplannable = false;  // the last plan left every idle client out
   round_book book;
   std::vector<round_record> records;
   std::vector<late_record> after_last;
@@ -159,6 +160,14 @@ struct server_state {
   }
 
   void dispatch(const scheduling::round_plan& plan) {
+    if (plan.clients.empty()) { // every idle client was left out
+      if (dispatched_at.empty())
+        return fail("round " + std::to_string(plan.round) +
+                    ": the scheduler planned no client (no plan fits any client's memory; "
+                    "raise tiers.memory_gb, lower scheduler.r_min, or use a smaller model.bits)");
+      idle_unplannable = true; // wait for an update before planning again
+      return;
+    }
     auto global_adapter = serialization::decode(global);
     std::vector<participant_record> parts;
     double t = clock();
@@ -228,7 +237,7 @@ struct server_state {
   /// one closed, before any later event is looked at.
   void pump() {
     while (!waiting && !done) {
-      if (!finishing && !book.is_open() && start_round())
+      if (!finishing && !book.is_open() && !idle_unplannable && start_round())
         continue; // waiting for the plan
       if (queue.empty())
         break;
@@ -260,6 +269,7 @@ struct server_state {
                   std::to_string(round) + " that has no task in flight");
     double duration = t - in_flight->second;
     dispatched_at.erase(in_flight);
+    idle_unplannable = false;
     if (!a.error.empty()) {
       timing.erase(client);
       spdlog::warn("round {}: client {} failed: {}", round, client, a.error);

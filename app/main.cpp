@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/logits_command.hpp"
+#include "app/profile_command.hpp"
 #include "app/run_command.hpp"
 
 int main(int argc, char** argv) {
@@ -32,10 +33,27 @@ int main(int argc, char** argv) {
   logits->add_option("--bits", lg.bits, "Store the linear weights as nf4, int8, bf16 or fp32")
     ->capture_default_str();
 
+  fedq::app::profile_args pf;
+  auto* profile = app.add_subcommand(
+    "profile", "Time real local training steps of a config's model on this machine per backbone "
+               "format and rank; print the fitted [cost] section and write the cost table");
+  profile->add_option("config", pf.config, "Experiment config (its model, batch and data)")
+    ->required()
+    ->check(CLI::ExistingFile);
+  profile->add_option("--set", pf.overrides, "Override a config key (repeatable)");
+  profile->add_option("--ranks", pf.ranks, "Ranks to time (default: r_min, middle, r_max)")
+    ->delimiter(',');
+  profile->add_option("--bits", pf.bits, "Backbone formats to time")->delimiter(',')
+    ->capture_default_str();
+  profile->add_option("--steps", pf.steps, "Timed steps per point")->capture_default_str();
+  profile->add_option("--out", pf.out, "Write the measurements as CSV here");
+
   CLI11_PARSE(app, argc, argv);
   if (*cmd)
     return fedq::app::run_command(run);
   if (*logits)
     return fedq::app::logits_command(lg);
+  if (*profile)
+    return fedq::app::profile_command(pf);
   return 0;
 }

@@ -1,5 +1,6 @@
 #include "scheduling/cost_model.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -22,6 +23,45 @@ double bits_factor(const cost_options& c, const std::string& bits) {
   if (bits == "fp32")
     return c.fp32_factor;
   throw std::invalid_argument("unknown backbone format '" + bits + "' (known: nf4, int8, bf16, fp32)");
+}
+
+cost_options fit_cost(const std::vector<step_sample>& samples, uint32_t tokens_per_step,
+                      uint32_t ref_tokens, const std::string& ref_bits) {
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& s : samples)
+    if (s.bits == ref_bits) {
+      n += 1;
+      sx += s.rank;
+      sy += s.step_s;
+      sxx += double(s.rank) * s.rank;
+      sxy += s.rank * s.step_s;
+    }
+  double det = n * sxx - sx * sx;
+  if (n < 2 || det <= 0)
+    throw std::invalid_argument("fit_cost: the reference format " + ref_bits +
+                                " needs samples at two or more ranks");
+  double slope = (n * sxy - sx * sy) / det;
+  double base = (sy - slope * sx) / n;
+  auto line = [&](uint32_t r) { return base + slope * r; };
+  cost_options c;
+  double scale = static_cast<double>(ref_tokens) / tokens_per_step;
+  c.ref_tokens = ref_tokens;
+  c.step_base_s = std::max(0.0, base) * scale;
+  c.step_per_rank_s = std::max(0.0, slope) * scale;
+  for (const char* b : {"nf4", "int8", "bf16", "fp32"}) {
+    double sum = 0;
+    int k = 0;
+    for (const auto& s : samples)
+      if (s.bits == b && line(s.rank) > 0) {
+        sum += s.step_s / line(s.rank);
+        ++k;
+      }
+    double f = k ? sum / k : 1.0;
+    std::string name = b;
+    (name == "nf4" ? c.nf4_factor : name == "int8" ? c.int8_factor : name == "bf16" ? c.bf16_factor
+                                                                                      : c.fp32_factor) = f;
+  }
+  return c;
 }
 
 double compute_seconds(const cost_options& c, const tier_profile& t, const work_item& w) {

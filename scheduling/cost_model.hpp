@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "scheduling/tier.hpp"
 
@@ -24,6 +25,21 @@ struct cost_options {
 /// The step-time multiplier of backbone format `bits` (nf4 | int8 | bf16 | fp32).
 /// Throws std::invalid_argument for another name.
 double bits_factor(const cost_options& c, const std::string& bits);
+
+/// One measured training step time (`fedq profile`).
+struct step_sample {
+  std::string bits;
+  uint32_t rank = 0;
+  double step_s = 0;
+};
+
+/// The cost model that fits `samples` measured at `tokens_per_step` tokens:
+/// a least-squares line step_s = base + per_rank * rank on the `ref_bits`
+/// samples (rescaled to `ref_tokens`), and for every other format the mean
+/// ratio of its step time to the reference line at the same ranks. Throws
+/// std::invalid_argument if the reference format lacks two distinct ranks.
+cost_options fit_cost(const std::vector<step_sample>& samples, uint32_t tokens_per_step,
+                      uint32_t ref_tokens, const std::string& ref_bits);
 
 /// What a client is asked to do in one task.
 struct work_item {

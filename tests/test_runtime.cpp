@@ -2,9 +2,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "actors/experiment.hpp"
 #include "app/config.hpp"
+#include "app/profile_command.hpp"
 #include "compute/model.hpp"
 #include "scheduling/policy.hpp"
 
@@ -336,4 +338,40 @@ bandwidth = "vehicle"
   // Rounds went on without the offline clients: the fast ones answered on time.
   for (const auto& round : r.rec.rounds)
     CHECK(round.on_time() >= 2);
+}
+
+TEST_CASE("a run where no client's memory holds any plan stops with a reason to act on") {
+  const char* tiny = R"(
+[[tiers]]
+name = "gpu-fast"
+count = 2
+memory_gb = 0.0001
+)";
+  CHECK_THROWS_WITH(run(tiny, {"run.rounds=2"}),
+                    Catch::Contains("no plan fits any client's memory") &&
+                      Catch::Contains("tiers.memory_gb"));
+}
+
+TEST_CASE("fedq profile times real steps per format and rank and writes the cost table") {
+  auto dir = std::filesystem::temp_directory_path() / "fedq_profile_test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "small.toml") << small_model << two_fast_one_slow;
+  app::profile_args a;
+  a.config = (dir / "small.toml").string();
+  a.ranks = {2, 16};
+  a.bits = {"fp32", "nf4"};
+  a.steps = 2;
+  a.out = (dir / "cost.csv").string();
+  REQUIRE(app::profile_command(a) == 0);
+  std::ifstream csv(a.out);
+  std::string line;
+  std::vector<std::string> rows;
+  while (std::getline(csv, line))
+    rows.push_back(line);
+  REQUIRE(rows.size() == 5);
+  CHECK(rows[0] == "bits,rank,tokens_per_step,step_s,us_per_token");
+  CHECK(rows[1].rfind("fp32,2,", 0) == 0);
+  CHECK(rows[4].rfind("nf4,16,", 0) == 0);
+  a.ranks = {99};
+  CHECK(app::profile_command(a) == 2); // outside 1..r_max
 }

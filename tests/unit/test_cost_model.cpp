@@ -37,3 +37,22 @@ TEST_CASE("jitter is a deterministic function of seed and client and round") {
     sum += jitter_factor(1, 0, r, 0.2);
   CHECK(sum / 4000 == Approx(std::exp(0.02)).epsilon(0.02));
 }
+
+TEST_CASE("a profile fits the step-time line and the per-format factors") {
+  // fp32: 0.1 + 0.01 r at 1024 tokens per step; nf4 1.5x slower; int8 1.2x.
+  std::vector<step_sample> s;
+  for (uint32_t r : {2, 8, 16}) {
+    double t = 0.1 + 0.01 * r;
+    s.push_back({"fp32", r, t});
+    s.push_back({"nf4", r, 1.5 * t});
+    s.push_back({"int8", r, 1.2 * t});
+  }
+  auto c = fit_cost(s, 1024, 512, "fp32");
+  CHECK(c.step_base_s == Approx(0.05));      // rescaled to 512 tokens
+  CHECK(c.step_per_rank_s == Approx(0.005));
+  CHECK(c.fp32_factor == Approx(1.0));
+  CHECK(c.nf4_factor == Approx(1.5));
+  CHECK(c.int8_factor == Approx(1.2));
+  CHECK(c.bf16_factor == 1.0);               // not measured: neutral
+  CHECK_THROWS_WITH(fit_cost({{"fp32", 4, 0.1}}, 1024, 512, "fp32"), Catch::Contains("two or more ranks"));
+}
