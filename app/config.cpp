@@ -107,6 +107,7 @@ void tier_fields(scheduling::tier_profile& t, F&& f) {
   f("bandwidth", t.bandwidth);
   f("online_s", t.online_s);
   f("offline_s", t.offline_s);
+  f("availability", t.availability);
 }
 
 std::string where(const toml::node& n) {
@@ -281,7 +282,8 @@ std::vector<scheduling::tier_profile> read_tiers(const toml::node& n) {
       if (!known.count(std::string(k.str())))
         throw config_error(where(node) + ": unknown key 'tiers." + std::string(k.str()) +
                            "' (known: name, count, compute_factor, memory_gb, up_mbps, "
-                           "down_mbps, latency_s, jitter, threads, bandwidth, online_s, offline_s)");
+                           "down_mbps, latency_s, jitter, threads, bandwidth, online_s, offline_s, "
+                           "availability)");
     if (t.name.empty())
       throw config_error(where(e) + ": every [[tiers]] needs a name");
     auto fail = [&](const std::string& what) {
@@ -304,6 +306,15 @@ std::vector<scheduling::tier_profile> read_tiers(const toml::node& n) {
         scheduling::read_bandwidth_trace(t.bandwidth);
       } catch (const std::runtime_error& err) {
         fail(std::string("bandwidth: ") + err.what());
+      }
+    }
+    if (!t.availability.empty()) {
+      if (t.online_s > 0)
+        fail("give availability (a trace) or online_s and offline_s, not both");
+      try {
+        scheduling::read_availability_trace(t.availability);
+      } catch (const std::runtime_error& err) {
+        fail(std::string("availability: ") + err.what());
       }
     }
     out.push_back(t);

@@ -7,10 +7,23 @@
 namespace fedq::scheduling {
 
 std::vector<tier_profile> default_tiers(uint32_t fast, uint32_t medium, uint32_t slow) {
-  tier_profile f{"gpu-fast", fast, 1.0, 24.0, 100.0, 200.0, 0.05, 0.1, 2};
-  tier_profile m{"gpu-medium", medium, 0.7, 32.0, 50.0, 100.0, 0.05, 0.1, 2};
-  tier_profile s{"cpu-slow", slow, 0.15, 64.0, 10.0, 20.0, 0.1, 0.2, 1};
-  return {f, m, s};
+  auto tier = [](std::string name, uint32_t count, double factor, double memory_gb, double up,
+                 double down, double latency_s, double jitter, uint32_t threads) {
+    tier_profile t;
+    t.name = std::move(name);
+    t.count = count;
+    t.compute_factor = factor;
+    t.memory_gb = memory_gb;
+    t.up_mbps = up;
+    t.down_mbps = down;
+    t.latency_s = latency_s;
+    t.jitter = jitter;
+    t.threads = threads;
+    return t;
+  };
+  return {tier("gpu-fast", fast, 1.0, 24.0, 100.0, 200.0, 0.05, 0.1, 2),
+          tier("gpu-medium", medium, 0.7, 32.0, 50.0, 100.0, 0.05, 0.1, 2),
+          tier("cpu-slow", slow, 0.15, 64.0, 10.0, 20.0, 0.1, 0.2, 1)};
 }
 
 double bits_factor(const cost_options& c, const std::string& bits) {

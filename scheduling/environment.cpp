@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 
@@ -37,12 +38,16 @@ bool is_pattern(const std::string& s) { return s == "static" || s == "walking" |
 
 } // namespace
 
-bandwidth_trace read_bandwidth_trace(const std::string& path) {
+time_trace read_time_trace(const std::string& path, const std::vector<std::string>& columns,
+                           const std::function<void(const std::vector<double>&, const std::string&)>& check) {
+  std::string header = "time_s";
+  for (const auto& c : columns)
+    header += "," + c;
   std::ifstream in(path);
   if (!in)
-    throw std::runtime_error(path + ": cannot open bandwidth trace (tiers.bandwidth takes static, "
-                             "walking, vehicle or a CSV file with time_s,up_mbps,down_mbps)");
-  bandwidth_trace tr;
+    throw std::runtime_error(path + ": cannot open trace (a CSV file with the header " + header + ")");
+  time_trace tr;
+  tr.values.resize(columns.size());
   std::string line;
   size_t lineno = 0;
   while (std::getline(in, line)) {
@@ -54,25 +59,25 @@ bandwidth_trace read_bandwidth_trace(const std::string& path) {
     std::string where = path + ":" + std::to_string(lineno);
     auto cells = split_csv(line);
     if (lineno == 1) {
-      if (cells.size() != 3 || cells[0] != "time_s" || cells[1] != "up_mbps" || cells[2] != "down_mbps")
-        throw std::runtime_error(where + ": the header must be time_s,up_mbps,down_mbps");
+      if (line != header)
+        throw std::runtime_error(where + ": the header must be " + header);
       continue;
     }
-    if (cells.size() != 3)
-      throw std::runtime_error(where + ": expected 3 columns (time_s,up_mbps,down_mbps), got " +
-                               std::to_string(cells.size()));
+    if (cells.size() != columns.size() + 1)
+      throw std::runtime_error(where + ": expected " + std::to_string(columns.size() + 1) +
+                               " columns (" + header + "), got " + std::to_string(cells.size()));
     double t = parse_number(cells[0], where, "time_s");
-    double up = parse_number(cells[1], where, "up_mbps");
-    double down = parse_number(cells[2], where, "down_mbps");
     if (tr.time_s.empty() && t != 0)
       throw std::runtime_error(where + ": the first row must have time_s = 0");
     if (!tr.time_s.empty() && t <= tr.time_s.back())
       throw std::runtime_error(where + ": time_s must increase from row to row");
-    if (up <= 0 || down <= 0)
-      throw std::runtime_error(where + ": up_mbps and down_mbps must be > 0");
+    std::vector<double> row;
+    for (size_t c = 0; c < columns.size(); ++c)
+      row.push_back(parse_number(cells[c + 1], where, columns[c].c_str()));
+    check(row, where);
     tr.time_s.push_back(t);
-    tr.up_mbps.push_back(up);
-    tr.down_mbps.push_back(down);
+    for (size_t c = 0; c < columns.size(); ++c)
+      tr.values[c].push_back(row[c]);
   }
   if (tr.time_s.empty())
     throw std::runtime_error(path + ": the trace has no rows");
@@ -80,6 +85,25 @@ bandwidth_trace read_bandwidth_trace(const std::string& path) {
   double mean = tr.time_s.size() > 1 ? tr.time_s.back() / (tr.time_s.size() - 1) : 1.0;
   tr.period_s = tr.time_s.back() + mean;
   return tr;
+}
+
+size_t time_trace::row_at(double t) const {
+  double x = std::fmod(std::max(0.0, t), period_s);
+  return std::upper_bound(time_s.begin(), time_s.end(), x) - time_s.begin() - 1;
+}
+
+time_trace read_bandwidth_trace(const std::string& path) {
+  return read_time_trace(path, {"up_mbps", "down_mbps"}, [](const auto& row, const std::string& where) {
+    if (row[0] <= 0 || row[1] <= 0)
+      throw std::runtime_error(where + ": up_mbps and down_mbps must be > 0");
+  });
+}
+
+time_trace read_availability_trace(const std::string& path) {
+  return read_time_trace(path, {"online"}, [](const auto& row, const std::string& where) {
+    if (row[0] != 0 && row[0] != 1)
+      throw std::runtime_error(where + ": online must be 1 (online) or 0 (offline)");
+  });
 }
 
 double bandwidth_multiplier(const std::string& pattern, uint64_t seed, uint32_t client, double t) {
@@ -102,9 +126,12 @@ double bandwidth_multiplier(const std::string& pattern, uint64_t seed, uint32_t 
 environment::environment(std::vector<tier_profile> tiers, std::vector<uint32_t> client_tier,
                          cost_options cost, uint64_t seed)
   : tiers_(std::move(tiers)), client_tier_(std::move(client_tier)), cost_(cost), seed_(seed) {
-  for (uint32_t i = 0; i < tiers_.size(); ++i)
+  for (uint32_t i = 0; i < tiers_.size(); ++i) {
     if (!is_pattern(tiers_[i].bandwidth))
       traces_[i] = read_bandwidth_trace(tiers_[i].bandwidth);
+    if (!tiers_[i].availability.empty())
+      availability_[i] = read_availability_trace(tiers_[i].availability);
+  }
 }
 
 std::pair<double, double> environment::bandwidth(uint32_t client, double t) const {
@@ -117,17 +144,45 @@ std::pair<double, double> environment::bandwidth(uint32_t client, double t) cons
   }
   // Clients of a tier replay the trace from different (seeded) offsets.
   const auto& tr = it->second;
-  double offset = tr.period_s * unit_uniform(mix_seed(seed_, client, 0xb3));
-  double x = std::fmod(std::max(0.0, t) + offset, tr.period_s);
-  auto k = std::upper_bound(tr.time_s.begin(), tr.time_s.end(), x) - tr.time_s.begin() - 1;
-  return {tr.up_mbps[k], tr.down_mbps[k]};
+  auto k = tr.row_at(t + tr.period_s * unit_uniform(mix_seed(seed_, client, 0xb3)));
+  return {tr.values[0][k], tr.values[1][k]};
+}
+
+bool environment::has_availability(uint32_t tier) const {
+  const auto& t = tiers_[tier];
+  return availability_.count(tier) || (t.online_s > 0 && t.offline_s > 0);
 }
 
 const std::vector<double>& environment::periods_until(uint32_t client, double t) {
   auto& p = periods_[client];
+  uint32_t tier_id = client_tier_.at(client);
+  if (auto it = availability_.find(tier_id); it != availability_.end()) {
+    // The tier's trace, replayed from this client's seeded offset.
+    const auto& tr = it->second;
+    double offset = tr.period_s * unit_uniform(mix_seed(seed_, client, 0xa7));
+    if (p.empty()) {
+      p.push_back(0.0);
+      if (tr.values[0][tr.row_at(offset)] == 0)
+        p.push_back(0.0); // offline from the start
+    }
+    // Walk the trace rows from the last boundary, adding one where the state flips.
+    double cur = p.back();
+    while (p.back() <= t) {
+      size_t k = tr.row_at(cur + offset);
+      double x = std::fmod(cur + offset, tr.period_s);
+      double row_end = k + 1 < tr.time_s.size() ? tr.time_s[k + 1] : tr.period_s;
+      double next = cur + (row_end - x);
+      bool online_now = p.size() % 2 == 1; // odd size: the last boundary started an online period
+      bool online_next = tr.values[0][tr.row_at(next + offset)] != 0;
+      if (online_next != online_now)
+        p.push_back(next);
+      cur = next;
+    }
+    return p;
+  }
   if (p.empty())
     p.push_back(0.0); // every client starts online
-  const auto& tier = tiers_[client_tier_.at(client)];
+  const auto& tier = tiers_[tier_id];
   if (tier.online_s <= 0 || tier.offline_s <= 0)
     return p;
   while (p.back() <= t) {
@@ -159,7 +214,7 @@ task_timing environment::time_task(uint32_t client, uint32_t round, double t, co
   r.transfer_s = down_s + tier.latency_s + w.bytes_up * 8.0 / (up1 * 1e6);
   // Offline periods pause the task: it needs `busy` seconds of online time.
   double busy = r.compute_s + r.transfer_s, cur = t;
-  if (tier.online_s > 0 && tier.offline_s > 0) {
+  if (has_availability(client_tier_.at(client))) {
     for (;;) {
       cur = next_online(client, cur);
       const auto& p = periods_until(client, cur);

@@ -13,18 +13,22 @@
 
 namespace fedq::scheduling {
 
-/// A bandwidth trace: piecewise constant from each row's time on, repeating
-/// after the last row.
-struct bandwidth_trace {
-  std::vector<double> time_s;  ///< increasing, starting at 0
-  std::vector<double> up_mbps;
-  std::vector<double> down_mbps;
-  double period_s = 0;         ///< length of one repetition
+/// A trace over time: piecewise constant from each row's time on, repeating
+/// after the last row (which lasts as long as the mean row).
+struct time_trace {
+  std::vector<double> time_s;               ///< increasing, starting at 0
+  std::vector<std::vector<double>> values;  ///< per column after time_s, per row
+  double period_s = 0;                      ///< length of one repetition
+  /// The row in force at time t (t wraps around the period).
+  size_t row_at(double t) const;
 };
 
-/// Reads `path` (CSV with a header, columns time_s,up_mbps,down_mbps).
+/// Reads a CSV trace with the header time_s,up_mbps,down_mbps (Mbps > 0).
 /// Throws std::runtime_error naming the file, the line and what is wrong.
-bandwidth_trace read_bandwidth_trace(const std::string& path);
+time_trace read_bandwidth_trace(const std::string& path);
+
+/// Reads a CSV trace with the header time_s,online (1 online, 0 offline).
+time_trace read_availability_trace(const std::string& path);
 
 /// The bandwidth multiplier of a generated pattern at time t for a client:
 /// static (1), walking (slow smooth swings, 0.5x to 1.6x), vehicle (fast
@@ -48,6 +52,9 @@ public:
   /// Uplink and downlink of `client` at time `t` (Mbps).
   std::pair<double, double> bandwidth(uint32_t client, double t) const;
 
+  /// Whether clients of `tier` ever go offline (a trace or online_s/offline_s).
+  bool has_availability(uint32_t tier) const;
+
   bool online(uint32_t client, double t);
   /// The first time >= t at which `client` is online.
   double next_online(uint32_t client, double t);
@@ -66,7 +73,8 @@ private:
   std::vector<uint32_t> client_tier_;
   cost_options cost_;
   uint64_t seed_;
-  std::map<uint32_t, bandwidth_trace> traces_;  // by tier
+  std::map<uint32_t, time_trace> traces_;        // bandwidth, by tier
+  std::map<uint32_t, time_trace> availability_;  // by tier
   std::map<uint32_t, std::vector<double>> periods_;
 };
 

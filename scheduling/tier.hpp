@@ -23,6 +23,9 @@ struct tier_profile {
   std::string bandwidth = "static";
   double online_s = 0;          ///< mean length of an online period; 0 = always online
   double offline_s = 0;         ///< mean length of an offline period
+  /// A CSV trace time_s,online (1/0) that every client of the tier replays
+  /// from its own seeded offset; "" = online_s and offline_s decide.
+  std::string availability;
 };
 
 /// The brief's three tiers: gpu-fast (GPU 24 GB), gpu-medium (GPU 32 GB),

@@ -110,3 +110,27 @@ TEST_CASE("offline periods pause a task, and a client comes back when its period
     online_time += env.online(0, x) ? 0.01 : 0;
   CHECK(online_time == Approx(busy).margin(0.5));
 }
+
+TEST_CASE("an availability trace takes clients offline where it says 0, each from its own offset") {
+  auto path = write_file("fedq_avail.csv", "time_s,online\n0,1\n60,0\n90,1\n");
+  auto tiers = default_tiers(3, 0, 0);
+  tiers[0].availability = path;
+  environment env(tiers, {0, 0, 0}, cost_options{}, 4);
+  CHECK(env.has_availability(0));
+  for (uint32_t c = 0; c < 3; ++c) {
+    int off = 0;
+    for (double t = 0.5; t < 1350; t += 1) { // ten periods of 135 s
+      off += !env.online(c, t);
+      double back = env.next_online(c, t);
+      CHECK(env.online(c, back));
+    }
+    CHECK(off == Approx(300).margin(2)); // 30 of every 135 s (the last row lasts the mean row, 45 s)
+  }
+  // Clients replay the trace from different offsets.
+  bool differ = false;
+  for (double t = 0.5; t < 120; t += 1)
+    differ |= env.online(0, t) != env.online(1, t);
+  CHECK(differ);
+  CHECK_THROWS_WITH(read_availability_trace(write_file("fedq_avail_bad.csv", "time_s,online\n0,2\n")),
+                    Catch::Contains("fedq_avail_bad.csv:2") && Catch::Contains("1 (online) or 0"));
+}
