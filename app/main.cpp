@@ -45,7 +45,9 @@ int main(int argc, char** argv) {
     ->delimiter(',');
   profile->add_option("--bits", pf.bits, "Backbone formats to time")->delimiter(',')
     ->capture_default_str();
-  profile->add_option("--steps", pf.steps, "Timed steps per point")->capture_default_str();
+  profile->add_option("--steps", pf.steps, "Timed steps per point and repeat")->capture_default_str();
+  profile->add_option("--repeats", pf.repeats, "Interleaved repeats per point (the median is kept)")
+    ->capture_default_str();
   profile->add_option("--out", pf.out, "Write the measurements as CSV here");
 
   CLI11_PARSE(app, argc, argv);

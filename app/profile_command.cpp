@@ -4,6 +4,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -34,8 +35,8 @@ int profile_command(const profile_args& args) {
       std::cerr << "error: --ranks: " << r << " is outside 1..scheduler.r_max (" << cfg.scheduler.r_max << ")\n";
       return 2;
     }
-  if (args.steps < 1 || args.bits.empty()) {
-    std::cerr << "error: --steps must be at least 1 and --bits must name a format\n";
+  if (args.steps < 1 || args.repeats < 1 || args.bits.empty()) {
+    std::cerr << "error: --steps and --repeats must be at least 1 and --bits must name a format\n";
     return 2;
   }
   // The first client's shard, batches of the config's size, one thread (as a client's job).
@@ -44,10 +45,10 @@ int profile_command(const profile_args& args) {
     shard.push_back(setup.task.train.items.at(i));
   uint32_t tokens = cfg.train.batch_size * cfg.model.max_len;
   std::cout << fmt::format("fedq profile: {} | model d={} layers={} targets={} | batch {} x {} tokens "
-                           "| {} timed steps per point, after 2 warm-up steps | 1 thread\n",
+                           "| median of {} x {} timed steps per point, after 2 warm-up steps | 1 thread\n",
                            args.config, setup.model.d_model, setup.model.layers,
                            fmt::join(setup.model.targets, ","), cfg.train.batch_size,
-                           cfg.model.max_len, args.steps);
+                           cfg.model.max_len, args.repeats, args.steps);
   std::vector<scheduling::step_sample> samples;
   std::ofstream csv;
   if (!args.out.empty()) {
@@ -60,22 +61,40 @@ int profile_command(const profile_args& args) {
   }
   std::cout << fmt::format("{:>6} {:>6} {:>12} {:>14}\n", "bits", "rank", "step (ms)", "us per token");
   try {
+    // Every (format, rank) point is timed `repeats` times, the repeats
+    // interleaved so that drift in the machine's speed hits every point
+    // alike; the median is kept.
+    struct point {
+      std::string bits;
+      uint32_t rank;
+      std::shared_ptr<const compute::backbone> bb;
+      compute::adapter_payload start;
+      std::vector<double> step_s;
+    };
+    std::vector<point> points;
     for (const auto& bits : args.bits) {
       auto o = setup.model;
       o.bits = bits;
       auto bb = compute::backbone::create(o);
       auto full = compute::init_adapter(o, setup.adapter_seed);
       for (auto r : ranks) {
-        auto start = compute::truncate(full, r);
-        compute::train_local(*bb, start, shard, setup.train, 2, 1); // warm-up
-        auto res = compute::train_local(*bb, start, shard, setup.train, args.steps, 2);
-        double step = res.seconds / args.steps;
-        samples.push_back({bits, r, step});
-        std::cout << fmt::format("{:>6} {:>6} {:>12.2f} {:>14.3f}\n", bits, r, 1e3 * step, 1e6 * step / tokens)
-                  << std::flush;
-        if (csv)
-          csv << fmt::format("{},{},{},{:.6f},{:.4f}\n", bits, r, tokens, step, 1e6 * step / tokens);
+        points.push_back({bits, r, bb, compute::truncate(full, r), {}});
+        compute::train_local(*bb, points.back().start, shard, setup.train, 2, 1); // warm-up
       }
+    }
+    for (uint32_t rep = 0; rep < args.repeats; ++rep)
+      for (auto& p : points) {
+        auto res = compute::train_local(*p.bb, p.start, shard, setup.train, args.steps, 2 + rep);
+        p.step_s.push_back(res.seconds / args.steps);
+      }
+    for (auto& p : points) {
+      std::sort(p.step_s.begin(), p.step_s.end());
+      double step = p.step_s[p.step_s.size() / 2];
+      samples.push_back({p.bits, p.rank, step});
+      std::cout << fmt::format("{:>6} {:>6} {:>12.2f} {:>14.3f}\n", p.bits, p.rank, 1e3 * step,
+                               1e6 * step / tokens);
+      if (csv)
+        csv << fmt::format("{},{},{},{:.6f},{:.4f}\n", p.bits, p.rank, tokens, step, 1e6 * step / tokens);
     }
     auto ref = std::find(args.bits.begin(), args.bits.end(), "fp32") != args.bits.end() ? "fp32" : args.bits.front();
     auto c = scheduling::fit_cost(samples, tokens, cfg.cost.ref_tokens, ref);
