@@ -381,7 +381,8 @@ struct server_state {
       s->observer->on_round(rec);
     bool reached = rec.score >= opts().target;
     records.push_back(std::move(rec));
-    if (records.size() >= opts().rounds || (opts().stop_at_target && reached))
+    bool out_of_time = opts().max_clock_s > 0 && records.back().t_close >= opts().max_clock_s;
+    if (records.size() >= opts().rounds || (opts().stop_at_target && reached) || out_of_time)
       finishing = true;
   }
 

@@ -33,6 +33,7 @@ struct server_options {
   uint32_t clients_per_round = 0;  ///< 0: every idle client
   double target = 0.8;
   bool stop_at_target = false;
+  double max_clock_s = 0;          ///< no round starts after this clock time; 0 = no limit
   uint32_t r_max = 16;
   uint64_t seed = 1;
   uint32_t tokens_per_step = 0;    ///< for the cost model

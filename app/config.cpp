@@ -28,6 +28,7 @@ void fields(experiment_config& c, F&& f) {
   f("run.clients_per_round", c.run.clients_per_round);
   f("run.target", c.run.target);
   f("run.stop_at_target", c.run.stop_at_target);
+  f("run.max_clock_s", c.run.max_clock_s);
   f("run.clock", c.run.clock);
   f("run.compute_threads", c.run.compute_threads);
   f("round.mode", c.round.mode);
@@ -334,6 +335,7 @@ void require(bool ok, const std::string& key, const T& value, const std::string&
 void validate(const experiment_config& c) {
   require(c.run.rounds >= 1, "run.rounds", c.run.rounds, "must be at least 1");
   require(c.run.target > 0 && c.run.target <= 1, "run.target", c.run.target, "must lie in (0, 1]");
+  require(c.run.max_clock_s >= 0, "run.max_clock_s", c.run.max_clock_s, "must be >= 0 (0: no limit)");
   require(c.run.clock == "virtual" || c.run.clock == "wall", "run.clock", c.run.clock,
           "must be virtual or wall");
   require(c.round.mode == "sync" || c.round.mode == "deadline", "round.mode", c.round.mode,
@@ -559,6 +561,7 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   o.clients_per_round = c.run.clients_per_round;
   o.target = c.run.target;
   o.stop_at_target = c.run.stop_at_target;
+  o.max_clock_s = c.run.max_clock_s;
   o.r_max = c.scheduler.r_max;
   o.seed = c.seed;
   o.tokens_per_step = c.train.batch_size * c.model.max_len;

@@ -24,6 +24,7 @@ struct experiment_config {
     uint32_t clients_per_round = 0;
     double target = 0.75;
     bool stop_at_target = false;
+    double max_clock_s = 0;
     std::string clock = "virtual";
     uint32_t compute_threads = 0;
   } run;

@@ -375,3 +375,13 @@ TEST_CASE("fedq profile times real steps per format and rank and writes the cost
   a.ranks = {99};
   CHECK(app::profile_command(a) == 2); // outside 1..r_max
 }
+
+TEST_CASE("run.max_clock_s ends a run at a clock budget instead of a round count") {
+  auto r = run(two_fast_one_slow, {"round.mode=deadline", "run.rounds=200", "run.max_clock_s=6",
+                                   "scheduler.policy=fixed", "round.deadline_s=1.0"});
+  REQUIRE(r.rec.rounds.size() >= 2);
+  CHECK(r.rec.rounds.size() < 200);
+  CHECK(r.rec.rounds.back().t_close >= 6);
+  CHECK(r.rec.rounds[r.rec.rounds.size() - 2].t_close < 6);
+  check_nothing_lost(r);
+}
