@@ -50,6 +50,7 @@ void fields(experiment_config& c, F&& f) {
   f("scheduler.safety", c.scheduler.safety);
   f("scheduler.min_steps", c.scheduler.min_steps);
   f("scheduler.adapt_bits", c.scheduler.adapt_bits);
+  f("scheduler.bandit", c.scheduler.bandit);
   f("scheduler.bits_choices", c.scheduler.bits_choices);
   f("aggregator.staleness", c.aggregator.staleness);
   f("aggregator.alpha", c.aggregator.alpha);

@@ -10,10 +10,13 @@
 //     make it even at r_min and min_steps trains anyway and is merged late.
 //  3. The mean-rank budget follows the observed loss decrease per second:
 //     it keeps moving in one direction while the rate improves, and turns
-//     back when it drops. Ranks over the budget are trimmed to a water level.
+//     back when it drops; or, with `bandit`, a UCB1 bandit over rank arms
+//     picks it, rewarded by that rate. Ranks over the budget are trimmed to a
+//     water level.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "scheduling/policies.hpp"
 
@@ -37,6 +40,14 @@ public:
       bits_ = o_.bits_choices;
     else
       bits_ = {o_.bits};
+    if (o_.bandit) { // four arms from r_min to r_max; the first is played first
+      for (int k = 0; k < 4; ++k)
+        arms_.push_back(std::round(o_.r_min + (o_.r_max - o_.r_min) * k / 3.0));
+      arms_.erase(std::unique(arms_.begin(), arms_.end()), arms_.end());
+      pulls_.assign(arms_.size(), 0);
+      reward_sum_.assign(arms_.size(), 0);
+      r_bar_ = arms_[0];
+    }
   }
 
   round_plan plan(const plan_input& in) override {
@@ -44,6 +55,8 @@ public:
     for (const auto& c : in.clients)
       est_.observe(c);
     adapt(in.feedback);
+    if (o_.bandit)
+      arm_of_round_[in.round] = arm_;
 
     // 1. The deadline from the predicted times at the budget rank.
     auto budget_rank = static_cast<uint32_t>(std::lround(r_bar_));
@@ -108,11 +121,45 @@ private:
     if (f.duration_s <= 0 || f.round == 0)
       return;
     double rate = (f.loss_prev - f.loss) / f.duration_s;
+    if (o_.bandit)
+      return play_bandit(f.round, rate);
     if (have_rate_ && rate < last_rate_)
       dir_ = -dir_;
     r_bar_ = std::clamp<double>(r_bar_ + dir_ * o_.rank_step, o_.r_min, o_.r_max);
     last_rate_ = rate;
     have_rate_ = true;
+  }
+
+  /// UCB1 over `arms_`: the rate observed for the arm that round `round`
+  /// played is its reward (scaled by the largest |rate| seen); every arm is
+  /// played once, then the one with the best mean + sqrt(2 ln t / n).
+  void play_bandit(uint32_t round, double rate) {
+    auto it = arm_of_round_.find(round);
+    if (it != arm_of_round_.end()) {
+      scale_ = std::max(scale_, std::abs(rate));
+      pulls_[it->second] += 1;
+      reward_sum_[it->second] += rate;
+      arm_of_round_.erase(it);
+    }
+    double t = 0;
+    for (double n : pulls_)
+      t += n;
+    size_t best = 0;
+    double best_score = -std::numeric_limits<double>::infinity();
+    for (size_t a = 0; a < arms_.size(); ++a) {
+      if (pulls_[a] == 0) { // play every arm once first
+        best = a;
+        break;
+      }
+      double mean = reward_sum_[a] / pulls_[a] / (scale_ > 0 ? scale_ : 1.0);
+      double score = mean + std::sqrt(2.0 * std::log(std::max(1.0, t)) / pulls_[a]);
+      if (score > best_score) {
+        best_score = score;
+        best = a;
+      }
+    }
+    arm_ = best;
+    r_bar_ = arms_[arm_];
   }
 
   /// The largest rank (then the most steps) over the backbone formats that is
@@ -182,6 +229,11 @@ private:
   double dir_ = -1;  // first move: try a smaller rank (shorter rounds)
   double last_rate_ = 0;
   bool have_rate_ = false;
+  // bandit
+  std::vector<double> arms_, pulls_, reward_sum_;
+  size_t arm_ = 0;
+  double scale_ = 0;
+  std::map<uint32_t, size_t> arm_of_round_;  // round -> arm its plan played
 };
 
 } // namespace

@@ -100,6 +100,7 @@ struct policy_options {
   double safety = 1.0;          ///< margin: predictions use mean + safety * std
   uint32_t min_steps = 5;       ///< fewest local steps before a client is left to run late
   bool adapt_bits = false;      ///< choose each client's backbone format too
+  bool bandit = false;          ///< the mean-rank budget from a UCB1 bandit over rank arms
   std::vector<std::string> bits_choices{"fp32", "bf16", "int8", "nf4"};  ///< highest precision first
 };
 

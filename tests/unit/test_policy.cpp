@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 #include "scheduling/p1.hpp"
@@ -400,4 +401,37 @@ TEST_CASE("every policy is deterministic for the same inputs") {
                      7, 1.0 - 0.015 * round};
     }
   }
+}
+
+TEST_CASE("online's bandit settles on the rank arm with the best loss decrease per second") {
+  auto c = ctx(default_tiers(2, 2, 2));
+  auto o = opts("online");
+  o.bandit = true;            // arms 2, 7, 11, 16 (r_min 2 .. r_max 16)
+  o.on_time_target = 1.0;
+  auto p = make_policy(o, c);
+  auto in = three_tier_input();
+  std::map<long, int> played;
+  double loss = 10;
+  for (uint32_t round = 0; round < 60; ++round) {
+    in.round = round;
+    auto plan = p->plan(in);
+    double mean = 0;
+    for (const auto& a : plan.clients)
+      mean += a.rank;
+    mean /= plan.clients.size();
+    // The plan's mean rank follows the budget: the arm is the nearest of the four.
+    long arm = 2;
+    for (long a : {7, 11, 16})
+      if (std::abs(mean - a) < std::abs(mean - arm))
+        arm = a;
+    if (round >= 30)
+      played[arm] += 1;
+    // A world where rank 7 gives the fastest loss decrease per second.
+    double rate = arm == 7 ? 0.01 : 0.003;
+    double duration = 5.0;
+    in.feedback = {true, round, duration, 1.0, mean, loss - rate * duration, loss, 0, 0};
+    loss -= rate * duration;
+  }
+  INFO("arm 7 played " << played[7] << " of the last 30 rounds");
+  CHECK(played[7] >= 18);
 }
