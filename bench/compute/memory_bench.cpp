@@ -1,0 +1,111 @@
+// Peak memory of one client's training step with the frozen backbone stored
+// as fp32, bf16, int8 and nf4, side by side in one run. Each format is
+// measured in its own child process: resident memory before the backbone is
+// built (after a warm-up step on a tiny model, so that the runtime's one-time
+// buffers are already there) is the baseline; after building it (and trimming the heap), the
+// kernel's high-water mark is reset (/proc/self/clear_refs) and the steps run;
+// the reported peak is VmHWM - baseline, so it holds the stored weights, the
+// adapter and optimizer state, and the step's activations and gradients.
+
+#include <malloc.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "compute/aggregation.hpp"
+#include "compute/model.hpp"
+#include "data/synthetic_task.hpp"
+
+using namespace fedq;
+
+namespace {
+
+double status_mb(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key + ":", 0) == 0)
+      return std::stod(line.substr(key.size() + 1)) / 1024.0; // kB
+  return -1;
+}
+
+compute::model_options model(uint32_t d, uint32_t layers, const std::string& bits) {
+  compute::model_options o;
+  o.bits = bits;
+  o.d_model = d;
+  o.layers = layers;
+  o.heads = 8;
+  o.kv_heads = 4;
+  o.ffn = d * 11 / 4;
+  o.max_len = 64;
+  o.classes = 4;
+  o.targets = {"q", "k", "v", "o"};
+  return o;
+}
+
+/// One format, in this process: prints "peak_mb weights_mb".
+int child(const std::string& bits, uint32_t d, uint32_t layers, uint32_t rank, uint32_t batch) {
+  auto task = data::synthetic_task(256, 16, 1);
+  compute::use_one_thread();
+  { // the runtime's one-time buffers (BLAS, thread pools) come before the baseline
+    auto tiny = model(64, 1, "fp32");
+    auto warm = compute::backbone::create(tiny);
+    compute::train_options t;
+    t.batch_size = batch;
+    compute::train_local(*warm, compute::init_adapter(tiny, 2), task.train.items, t, 2, 1);
+  }
+  malloc_trim(0);
+  double base = status_mb("VmRSS");
+  auto o = model(d, layers, bits);
+  auto bb = compute::backbone::create(o);
+  auto start = compute::truncate(compute::init_adapter(o, 2), rank);
+  malloc_trim(0); // drop what building the weights left behind
+  double weights = status_mb("VmRSS") - base;
+  std::ofstream("/proc/self/clear_refs") << "5"; // reset VmHWM to the current RSS
+  compute::train_options t;
+  t.batch_size = batch;
+  compute::train_local(*bb, start, task.train.items, t, 3, 1);
+  std::cout << fmt::format("{:.2f} {:.2f}\n", status_mb("VmHWM") - base, weights);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Peak memory of a training step per backbone format, ratios to fp32"};
+  uint32_t d = 512, layers = 4, rank = 16, batch = 8;
+  std::string only;
+  app.add_option("--d-model", d, "Hidden size of the built-in model")->capture_default_str();
+  app.add_option("--layers", layers, "Layers")->capture_default_str();
+  app.add_option("--rank", rank, "LoRA rank (r_max 16)")->capture_default_str();
+  app.add_option("--batch", batch, "Batch size (64 tokens each)")->capture_default_str();
+  app.add_option("--child", only, "Internal: measure one format in this process");
+  CLI11_PARSE(app, argc, argv);
+  if (!only.empty())
+    return child(only, d, layers, rank, batch);
+
+  std::cout << fmt::format("built-in model d={} layers={} ffn={} | LoRA rank {} on q,k,v,o | batch {} x 64 "
+                           "tokens | 3 AdamW steps | one process per format, 1 thread\n\n",
+                           d, layers, d * 11 / 4, rank, batch);
+  std::cout << "| format | stored weights MB | step peak MB | peak / fp32 |\n|---|---:|---:|---:|\n";
+  double fp32 = 0;
+  for (std::string bits : {"fp32", "bf16", "int8", "nf4"}) {
+    auto cmd = fmt::format("'{}' --child {} --d-model {} --layers {} --rank {} --batch {}", argv[0], bits, d,
+                           layers, rank, batch);
+    FILE* p = popen(cmd.c_str(), "r");
+    double peak = -1, weights = -1;
+    if (!p || std::fscanf(p, "%lf %lf", &peak, &weights) != 2) {
+      std::cerr << "error: the measurement of " << bits << " failed\n";
+      return 1;
+    }
+    pclose(p);
+    if (bits == "fp32")
+      fp32 = peak;
+    std::cout << fmt::format("| {} | {:.1f} | {:.1f} | {:.2f} |\n", bits, weights, peak, peak / fp32) << std::flush;
+  }
+  return 0;
+}
