@@ -37,7 +37,6 @@ client_update run_task(const client_setup& c, const train_task& t) {
     u.tel.trained_rank = t.rank;
     u.tel.bits = t.bits;
     u.tel.steps = t.steps;
-    u.tel.tokens_per_step = t.steps ? static_cast<uint32_t>(r.tokens / t.steps) : 0;
     u.tel.bytes_down = t.adapter.size();
     u.tel.bytes_up = u.adapter.size();
     u.tel.compute_s = r.seconds;

@@ -303,7 +303,7 @@ std::vector<scheduling::tier_profile> read_tiers(const toml::node& n) {
       fail("threads must be >= 1");
     if (t.online_s < 0 || t.offline_s < 0 || (t.online_s > 0) != (t.offline_s > 0))
       fail("online_s and offline_s must both be 0 (always online) or both > 0");
-    if (t.bandwidth != "static" && t.bandwidth != "walking" && t.bandwidth != "vehicle") {
+    if (!scheduling::is_bandwidth_pattern(t.bandwidth)) {
       try {
         scheduling::read_bandwidth_trace(t.bandwidth);
       } catch (const std::runtime_error& err) {
@@ -376,9 +376,15 @@ void validate(const experiment_config& c) {
           "must be at least 1 (values above scheduler.local_steps act as local_steps)");
   require(!c.scheduler.bits_choices.empty(), "scheduler.bits_choices", "[]",
           "must name at least one format");
-  for (const auto& b : c.scheduler.bits_choices)
-    require(b == "nf4" || b == "int8" || b == "bf16" || b == "fp32", "scheduler.bits_choices", b,
-            "must be nf4, int8, bf16 or fp32");
+  for (const auto& b : c.scheduler.bits_choices) {
+    bool known = true;
+    try {
+      scheduling::bits_factor(c.cost, b); // the one list of backbone formats
+    } catch (const std::invalid_argument&) {
+      known = false;
+    }
+    require(known, "scheduler.bits_choices", b, "must be nf4, int8, bf16 or fp32");
+  }
   for (double f : {c.cost.nf4_factor, c.cost.int8_factor, c.cost.bf16_factor, c.cost.fp32_factor})
     require(f > 0, "cost.<bits>_factor", f, "must be > 0");
   try {

@@ -27,6 +27,10 @@ std::vector<tier_profile> default_tiers(uint32_t fast, uint32_t medium, uint32_t
 }
 
 double bits_factor(const cost_options& c, const std::string& bits) {
+  return bits_factor(const_cast<cost_options&>(c), bits);
+}
+
+double& bits_factor(cost_options& c, const std::string& bits) {
   if (bits == "nf4")
     return c.nf4_factor;
   if (bits == "int8")
@@ -69,10 +73,7 @@ cost_options fit_cost(const std::vector<step_sample>& samples, uint32_t tokens_p
         sum += s.step_s / line(s.rank);
         ++k;
       }
-    double f = k ? sum / k : 1.0;
-    std::string name = b;
-    (name == "nf4" ? c.nf4_factor : name == "int8" ? c.int8_factor : name == "bf16" ? c.bf16_factor
-                                                                                      : c.fp32_factor) = f;
+    bits_factor(c, b) = k ? sum / k : 1.0;
   }
   return c;
 }

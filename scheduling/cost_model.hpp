@@ -25,6 +25,7 @@ struct cost_options {
 /// The step-time multiplier of backbone format `bits` (nf4 | int8 | bf16 | fp32).
 /// Throws std::invalid_argument for another name.
 double bits_factor(const cost_options& c, const std::string& bits);
+double& bits_factor(cost_options& c, const std::string& bits);
 
 /// One measured training step time (`fedq profile`).
 struct step_sample {

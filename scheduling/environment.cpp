@@ -34,9 +34,11 @@ double parse_number(const std::string& cell, const std::string& where, const cha
   }
 }
 
-bool is_pattern(const std::string& s) { return s == "static" || s == "walking" || s == "vehicle"; }
-
 } // namespace
+
+bool is_bandwidth_pattern(const std::string& s) {
+  return s == "static" || s == "walking" || s == "vehicle";
+}
 
 time_trace read_time_trace(const std::string& path, const std::vector<std::string>& columns,
                            const std::function<void(const std::vector<double>&, const std::string&)>& check) {
@@ -127,7 +129,7 @@ environment::environment(std::vector<tier_profile> tiers, std::vector<uint32_t> 
                          cost_options cost, uint64_t seed)
   : tiers_(std::move(tiers)), client_tier_(std::move(client_tier)), cost_(cost), seed_(seed) {
   for (uint32_t i = 0; i < tiers_.size(); ++i) {
-    if (!is_pattern(tiers_[i].bandwidth))
+    if (!is_bandwidth_pattern(tiers_[i].bandwidth))
       traces_[i] = read_bandwidth_trace(tiers_[i].bandwidth);
     if (!tiers_[i].availability.empty())
       availability_[i] = read_availability_trace(tiers_[i].availability);
@@ -205,13 +207,11 @@ double environment::next_online(uint32_t client, double t) {
 task_timing environment::time_task(uint32_t client, uint32_t round, double t, const work_item& w) {
   const auto& tier = tiers_[client_tier_.at(client)];
   task_timing r;
-  auto [up0, down0] = bandwidth(client, t);
-  (void)up0;
-  double down_s = tier.latency_s + w.bytes_down * 8.0 / (down0 * 1e6);
+  double down_mbps = bandwidth(client, t).second;
+  double down_s = tier.latency_s + w.bytes_down * 8.0 / (down_mbps * 1e6);
   r.compute_s = compute_seconds(cost_, tier, w) * jitter_factor(seed_, client, round, tier.jitter);
-  auto [up1, down1] = bandwidth(client, t + down_s + r.compute_s);
-  (void)down1;
-  r.transfer_s = down_s + tier.latency_s + w.bytes_up * 8.0 / (up1 * 1e6);
+  double up_mbps = bandwidth(client, t + down_s + r.compute_s).first;
+  r.transfer_s = down_s + tier.latency_s + w.bytes_up * 8.0 / (up_mbps * 1e6);
   // Offline periods pause the task: it needs `busy` seconds of online time.
   double busy = r.compute_s + r.transfer_s, cur = t;
   if (has_availability(client_tier_.at(client))) {

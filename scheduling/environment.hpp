@@ -30,6 +30,10 @@ time_trace read_bandwidth_trace(const std::string& path);
 /// Reads a CSV trace with the header time_s,online (1 online, 0 offline).
 time_trace read_availability_trace(const std::string& path);
 
+/// Whether tiers.bandwidth names a generated pattern (static | walking |
+/// vehicle) rather than a CSV trace.
+bool is_bandwidth_pattern(const std::string& s);
+
 /// The bandwidth multiplier of a generated pattern at time t for a client:
 /// static (1), walking (slow smooth swings, 0.5x to 1.6x), vehicle (fast
 /// swings and handover drops to 5 %). Deterministic for (seed, client, t).

@@ -16,7 +16,7 @@ struct telemetry {
   uint32_t round = 0;          ///< round of the task this describes
   uint32_t rank = 0;           ///< the rank it returned (after any self-pruning)
   uint32_t steps = 0;
-  uint32_t tokens_per_step = 0;
+  uint32_t tokens_per_step = 0;  ///< planned (padded) tokens per step; set by the server
   uint64_t bytes_down = 0;
   uint64_t bytes_up = 0;
   double duration_s = 0;       ///< dispatch to arrival, on the run's clock
