@@ -1,4 +1,5 @@
 #include "app/config.hpp"
+#include "app/toml_fields.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -8,7 +9,6 @@
 #include <sstream>
 
 #include <spdlog/spdlog.h>
-#include <toml++/toml.h>
 
 #include "data/glue.hpp"
 #include "data/partition.hpp"
@@ -110,155 +110,6 @@ void tier_fields(scheduling::tier_profile& t, F&& f) {
   f("online_s", t.online_s);
   f("offline_s", t.offline_s);
   f("availability", t.availability);
-}
-
-std::string where(const toml::node& n) {
-  const auto& src = n.source();
-  std::string file = src.path ? std::string(*src.path) : std::string("<config>");
-  return src.begin.line ? file + ":" + std::to_string(src.begin.line) : file;
-}
-
-[[noreturn]] void bad(const toml::node& n, const std::string& key, const std::string& want) {
-  std::ostringstream v;
-  n.visit([&v](const auto& x) { v << x; });
-  throw config_error(where(n) + ": " + key + " must be " + want + ", got " + v.str());
-}
-
-void read_value(const toml::node& n, const std::string& key, std::string& v) {
-  if (!n.is_string())
-    bad(n, key, "a string");
-  v = *n.value<std::string>();
-}
-
-void read_value(const toml::node& n, const std::string& key, bool& v) {
-  if (!n.is_boolean())
-    bad(n, key, "true or false");
-  v = *n.value<bool>();
-}
-
-void read_value(const toml::node& n, const std::string& key, double& v) {
-  if (!n.is_number())
-    bad(n, key, "a number");
-  v = *n.value<double>();
-}
-
-template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
-void read_value(const toml::node& n, const std::string& key, T& v) {
-  if (!n.is_integer())
-    bad(n, key, "an integer");
-  auto x = *n.value<int64_t>();
-  if (x < 0 || static_cast<uint64_t>(x) > std::numeric_limits<T>::max())
-    bad(n, key, "a non-negative integer in range");
-  v = static_cast<T>(x);
-}
-
-void read_value(const toml::node& n, const std::string& key, std::vector<std::string>& v) {
-  auto* arr = n.as_array();
-  if (!arr)
-    bad(n, key, "an array of strings");
-  v.clear();
-  for (const auto& e : *arr) {
-    if (!e.is_string())
-      bad(n, key, "an array of strings");
-    v.push_back(*e.value<std::string>());
-  }
-}
-
-void read_value(const toml::node& n, const std::string& key, std::vector<uint32_t>& v) {
-  auto* arr = n.as_array();
-  if (!arr)
-    bad(n, key, "an array of integers");
-  v.clear();
-  for (const auto& e : *arr) {
-    uint32_t x = 0;
-    read_value(e, key, x);
-    v.push_back(x);
-  }
-}
-
-template <class T>
-void write_value(toml::table& t, const std::string& key, const std::vector<T>& v) {
-  toml::array a;
-  for (const auto& s : v) {
-    if constexpr (std::is_integral_v<T>)
-      a.push_back(static_cast<int64_t>(s));
-    else
-      a.push_back(s);
-  }
-  t.insert_or_assign(key, std::move(a));
-}
-void write_value(toml::table& t, const std::string& key, const std::string& v) {
-  t.insert_or_assign(key, v);
-}
-void write_value(toml::table& t, const std::string& key, bool v) { t.insert_or_assign(key, v); }
-void write_value(toml::table& t, const std::string& key, double v) { t.insert_or_assign(key, v); }
-template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
-void write_value(toml::table& t, const std::string& key, T v) {
-  t.insert_or_assign(key, static_cast<int64_t>(v));
-}
-
-/// The table at a dotted key's parent, created on demand; returns the leaf name.
-std::pair<toml::table*, std::string> parent_of(toml::table& root, const std::string& key) {
-  toml::table* t = &root;
-  std::string rest = key;
-  for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
-    auto part = rest.substr(0, dot);
-    auto* child = (*t)[part].as_table();
-    if (!child) {
-      t->insert_or_assign(part, toml::table{});
-      child = (*t)[part].as_table();
-    }
-    t = child;
-    rest = rest.substr(dot + 1);
-  }
-  return {t, rest};
-}
-
-/// Puts `kv` ("key=value") into the table; returns the key.
-std::string apply_override(toml::table& root, const std::string& kv,
-                           const std::set<std::string>& known) {
-  auto eq = kv.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw config_error("--set " + kv + ": expected key=value (e.g. --set round.mode=sync)");
-  std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
-  if (!known.count(key))
-    throw config_error("--set " + kv + ": unknown key '" + key +
-                       "' (tiers are set in the config file; see configs/quickstart.toml for "
-                       "every key)");
-  std::string source = "--set " + kv;
-  toml::table parsed;
-  try {
-    parsed = toml::parse("v = " + value, source);
-  } catch (const toml::parse_error&) {
-    parsed = toml::parse("v = \"\"", source); // a bare word: take it as a string
-    parsed.insert_or_assign("v", value);
-  }
-  auto [t, leaf] = parent_of(root, key);
-  t->insert_or_assign(leaf, *parsed.get("v"));
-  return key;
-}
-
-void check_unknown(const toml::table& t, const std::string& prefix,
-                   const std::set<std::string>& known) {
-  for (const auto& [k, node] : t) {
-    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
-    if (key == "tiers")
-      continue;
-    if (auto* sub = node.as_table()) {
-      check_unknown(*sub, key, known);
-      continue;
-    }
-    if (!known.count(key)) {
-      std::string hint;
-      auto dot = key.find('.');
-      std::string section = dot == std::string::npos ? "" : key.substr(0, dot + 1);
-      for (const auto& kk : known)
-        if (!section.empty() && kk.rfind(section, 0) == 0)
-          hint += (hint.empty() ? "" : ", ") + kk;
-      throw config_error(where(node) + ": unknown key '" + key + "'" +
-                         (hint.empty() ? "" : " (known in this section: " + hint + ")"));
-    }
-  }
 }
 
 std::vector<scheduling::tier_profile> read_tiers(const toml::node& n) {
@@ -442,34 +293,9 @@ void validate(const experiment_config& c) {
 
 experiment_config parse_config(const std::string& toml_text, const std::string& source,
                                const std::vector<std::string>& overrides) {
-  toml::table root;
-  try {
-    root = toml::parse(toml_text, source);
-  } catch (const toml::parse_error& e) {
-    throw config_error(source + ":" + std::to_string(e.source().begin.line) + ": " +
-                       std::string(e.description()));
-  }
   experiment_config c;
-  std::set<std::string> known;
-  fields(c, [&](const char* key, auto&) { known.insert(key); });
-  std::map<std::string, std::string> overridden;  // key -> "key=value"
-  for (const auto& kv : overrides)
-    overridden[apply_override(root, kv, known)] = kv;
-  fields(c, [&](const char* key, auto& v) {
-    auto* node = root.at_path(key).node();
-    if (!node)
-      return;
-    try {
-      read_value(*node, key, v);
-    } catch (const config_error& e) {
-      auto it = overridden.find(key);
-      if (it == overridden.end())
-        throw;
-      std::string msg = e.what();
-      throw config_error("--set " + it->second + msg.substr(msg.find(':')));
-    }
-  });
-  check_unknown(root, "", known);
+  auto root = read_fields(toml_text, source, overrides,
+                          [&](auto&& f) { fields(c, f); }, {"tiers"});
   if (auto* node = root.get("tiers"))
     c.tiers = read_tiers(*node);
   validate(c);
@@ -477,21 +303,12 @@ experiment_config parse_config(const std::string& toml_text, const std::string& 
 }
 
 experiment_config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in)
-    throw config_error(path + ": cannot open config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path, overrides);
+  return parse_config(read_config_text(path), path, overrides);
 }
 
 std::string to_toml(const experiment_config& c_in) {
   experiment_config c = c_in;
-  toml::table root;
-  fields(c, [&](const char* key, auto& v) {
-    auto [t, leaf] = parent_of(root, key);
-    write_value(*t, leaf, v);
-  });
+  auto root = write_fields([&](auto&& f) { fields(c, f); });
   toml::array tiers;
   for (auto t : c.tiers) {
     toml::table tt;

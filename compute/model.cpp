@@ -33,6 +33,27 @@ torch::Tensor from_vector(const std::vector<float>& v, std::vector<int64_t> shap
   return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat32).clone();
 }
 
+/// The checkpoint folder's tokenizer.json, or byte tokens where it has none
+/// and its vocabulary is the byte vocabulary.
+data::text_encoder checkpoint_encoder(const std::string& dir, const llama_config& c) {
+  auto path = std::filesystem::path(dir) / "tokenizer.json";
+  if (!std::filesystem::exists(path)) {
+    if (c.vocab_size != data::byte_vocab)
+      throw std::invalid_argument(dir + ": no tokenizer.json, and its vocabulary of " +
+                                  std::to_string(c.vocab_size) + " tokens is not the byte vocabulary (" +
+                                  std::to_string(data::byte_vocab) + ")");
+    return data::text_encoder::bytes();
+  }
+  data::text_encoder e;
+  e.bpe = std::make_shared<const data::bpe_tokenizer>(data::bpe_tokenizer::load(path.string()));
+  if (e.bpe->vocab_size() > c.vocab_size)
+    throw std::invalid_argument(path.string() + ": " + std::to_string(e.bpe->vocab_size()) +
+                                " tokens, more than config.json's vocab_size " + std::to_string(c.vocab_size));
+  e.sep = int32_t(c.eos_token_id >= 0 ? c.eos_token_id : e.bpe->token_id("<|endoftext|>").value_or(-1));
+  e.pad = int32_t(c.pad_token_id >= 0 ? c.pad_token_id : 0);
+  return e;
+}
+
 } // namespace
 
 llama_config model_config(const model_options& o) {
@@ -87,16 +108,12 @@ std::shared_ptr<const backbone> backbone::create(const model_options& o) {
   auto format = parse_weight_format(o.bits);
   auto p = std::make_unique<impl>();
   p->opts = o;
+  p->encoder = data::text_encoder::bytes();
   if (o.checkpoint.empty()) {
     p->w = random_llama(model_config(o), o.seed, format, o.double_quant);
   } else {
     p->w = load_llama(o.checkpoint, format, o.double_quant);
-    if (p->w.cfg.vocab_size != data::byte_vocab)
-      throw std::invalid_argument(o.checkpoint + ": vocabulary of " +
-                                  std::to_string(p->w.cfg.vocab_size) +
-                                  " tokens; runs feed byte tokens (vocabulary " +
-                                  std::to_string(data::byte_vocab) +
-                                  ") and cannot tokenize for this checkpoint");
+    p->encoder = checkpoint_encoder(o.checkpoint, p->w.cfg);
   }
   return std::make_shared<const backbone>(std::move(p));
 }
@@ -222,26 +239,29 @@ adapter_payload to_payload(const backbone::impl& bb, const adapter_tensors& t) {
   return p;
 }
 
-token_batch make_batch(const std::vector<const data::example*>& items, const model_options& o) {
+token_batch make_batch(const std::vector<const data::example*>& items, const backbone::impl& bb) {
+  const auto& o = bb.opts;
   auto n = static_cast<int64_t>(items.size());
-  auto ids = torch::zeros({n, int64_t(o.max_len)}, torch::kInt64);
+  auto ids = torch::full({n, int64_t(o.max_len)}, int64_t(bb.encoder.pad), torch::kInt64);
+  auto mask = torch::zeros({n, int64_t(o.max_len)}, torch::kBool);
   std::vector<float> scores;
   std::vector<int64_t> labels;
   auto ids_a = ids.accessor<int64_t, 2>();
+  auto mask_a = mask.accessor<bool, 2>();
   for (int64_t i = 0; i < n; ++i) {
-    auto toks = data::byte_pair_tokens(items[i]->text, items[i]->text_b, o.max_len);
-    if (toks.empty())
-      toks.push_back(int32_t(' ') + 1); // an empty text still has one token to pool
-    for (size_t j = 0; j < toks.size(); ++j)
+    auto toks = bb.encoder.encode(*items[size_t(i)], o.max_len);
+    for (size_t j = 0; j < toks.size(); ++j) {
       ids_a[i][int64_t(j)] = toks[j];
+      mask_a[i][int64_t(j)] = true;
+    }
     if (o.regression)
-      scores.push_back(items[i]->score);
+      scores.push_back(items[size_t(i)]->score);
     else
-      labels.push_back(items[i]->label);
+      labels.push_back(items[size_t(i)]->label);
   }
   auto targets = o.regression ? torch::tensor(scores, torch::kFloat32)
                               : torch::tensor(labels, torch::kInt64);
-  return {ids, ids.ne(data::pad_token), targets};
+  return {ids, mask, targets};
 }
 
 torch::Tensor task_loss(const model_options& o, const torch::Tensor& out, const token_batch& b,

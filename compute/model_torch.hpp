@@ -5,12 +5,14 @@
 
 #include "compute/llama.hpp"
 #include "compute/model.hpp"
+#include "data/text_encoder.hpp"
 
 namespace fedq::compute {
 
 struct backbone::impl {
   model_options opts;
   llama_weights w;
+  data::text_encoder encoder;  ///< the checkpoint's tokenizer, or byte tokens
 };
 
 /// The adapter as tensors that autograd can train.
@@ -33,7 +35,7 @@ struct token_batch {
   torch::Tensor mask;  // (B, T) bool, true on real tokens
   torch::Tensor targets; // (B) int64 labels, or float scores (regression)
 };
-token_batch make_batch(const std::vector<const data::example*>& items, const model_options& o);
+token_batch make_batch(const std::vector<const data::example*>& items, const backbone::impl& bb);
 
 /// The training loss of outputs (B, classes) against the batch's targets:
 /// cross-entropy, or squared error for regression; mean or sum over the batch.

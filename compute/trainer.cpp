@@ -69,7 +69,7 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
       std::vector<const data::example*> items;
       for (uint32_t i = 0; i < t.batch_size; ++i)
         items.push_back(&shard[pick(rng)]);
-      return make_batch(items, bb.opts);
+      return make_batch(items, bb);
     };
     auto probe = draw();
     train_result r;
@@ -107,7 +107,7 @@ eval_result evaluate(const backbone& bb_handle, const adapter_payload& adapter,
       std::vector<const data::example*> part;
       for (size_t j = i; j < std::min(items.size(), i + chunk); ++j)
         part.push_back(&items[j]);
-      auto b = make_batch(part, bb.opts);
+      auto b = make_batch(part, bb);
       auto out = forward(bb, ad, b);
       loss += task_loss(bb.opts, out, b, /*sum=*/true).item<double>();
       if (bb.opts.regression) {
