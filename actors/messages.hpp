@@ -88,6 +88,7 @@ struct run_summary {
   uint64_t final_version = 0;
   std::vector<double> peak_memory_mb;  ///< by tier: the largest training memory a client reported
   uint64_t skipped = 0;           ///< client-rounds left out: no plan fit their memory
+  blob final_global;              ///< the final global adapter (serialization::encode)
 };
 
 // -- typed interfaces ---------------------------------------------------------
@@ -154,7 +155,7 @@ typename Inspector::result_type inspect(Inspector& f, run_summary& x) {
            x.deadline_hit_rate, x.bytes_up, x.bytes_down, x.final_score, x.final_loss,
            x.final_parts, x.final_fairness, x.on_time,
            x.late_merged, x.late_rejected, x.failed, x.clock_s, x.wall_s, x.final_version,
-           x.peak_memory_mb, x.skipped);
+           x.peak_memory_mb, x.skipped, x.final_global);
 }
 
 } // namespace fedq::actors

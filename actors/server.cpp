@@ -398,6 +398,7 @@ struct server_state {
       summary.final_fairness = ev.fairness;
     }
     summary.final_version = version;
+    summary.final_global = global;
     summary.clock_s = std::max(summary.clock_s, clock());
     summary.wall_s = wall();
     done = true;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/logits_command.hpp"
+#include "app/pretrain_command.hpp"
 #include "app/profile_command.hpp"
 #include "app/run_command.hpp"
 
@@ -50,11 +51,26 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   profile->add_option("--out", pf.out, "Write the measurements as CSV here");
 
+  fedq::app::pretrain_args pt;
+  auto* pretrain = app.add_subcommand(
+    "pretrain", "Learn a byte-level BPE tokenizer on a text corpus and pretrain a small Llama on it "
+                "(causal LM); write a Hugging Face checkpoint folder that model.checkpoint can name");
+  pretrain->add_option("config", pt.config, "Pretraining config (see configs/pretrain-small.toml)")
+    ->required()
+    ->check(CLI::ExistingFile);
+  pretrain->add_option("--set", pt.overrides, "Override a config key, e.g. --set train.steps=100 (repeatable)");
+  pretrain->add_option("--out", pt.out, "Checkpoint folder to write (default: models/<config name>)");
+  pretrain->add_option("--data-dir", pt.data_dir,
+                       "The folder holding wikitext-2-raw/ and glue/ (sets corpus.dir)");
+  pretrain->add_flag("-q,--quiet", pt.quiet, "No progress lines");
+
   CLI11_PARSE(app, argc, argv);
   if (*cmd)
     return fedq::app::run_command(run);
   if (*logits)
     return fedq::app::logits_command(lg);
+  if (*pretrain)
+    return fedq::app::pretrain_command(pt);
   if (*profile)
     return fedq::app::profile_command(pf);
   return 0;

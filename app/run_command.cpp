@@ -6,6 +6,7 @@
 
 #include "app/config.hpp"
 #include "app/run_output.hpp"
+#include "compute/model.hpp"
 #include "data/dataset.hpp"
 #include "data/metrics.hpp"
 
@@ -47,8 +48,11 @@ int run_command(const run_args& args) {
               << cfg.seed << "\n";
     auto summary = actors::run_experiment(setup, &out);
     out.write_summary(summary, cfg.run.target, cfg.round.mode, cfg.scheduler.name, cfg.seed);
+    compute::write_peft_adapter(cfg.model, serialization::decode(summary.final_global),
+                                (out.dir() / "adapter").string());
     std::cout << "summary: " << describe(summary, virtual_clock) << "\n"
-              << "output: " << out.dir().string() << "\n";
+              << "output: " << out.dir().string() << " (the final adapter in PEFT layout: "
+              << (out.dir() / "adapter").string() << ")\n";
   } catch (const std::exception& e) {
     std::cerr << "error: run failed: " << e.what() << "\n";
     return 1;

@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "data/byte_tokenizer.hpp"
+#include "serialization/safetensors.hpp"
 
 namespace fedq::compute {
 
@@ -138,6 +142,44 @@ adapter_payload init_adapter(const model_options& o, uint64_t seed) {
   p.dense.push_back({"head.weight", {int64_t(o.classes), h}, to_vector(head)});
   p.dense.push_back({"head.bias", {int64_t(o.classes)}, std::vector<float>(o.classes, 0.0f)});
   return p;
+}
+
+void write_peft_adapter(const model_options& o, const adapter_payload& adapter, const std::string& dir) {
+  auto c = model_config(o);
+  std::vector<serialization::st_write> tensors;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, const std::vector<float>& v) {
+    tensors.push_back({name, serialization::st_dtype::F32, std::move(shape), v.data(), v.size() * sizeof(float)});
+  };
+  auto mods = target_modules(o);
+  if (adapter.lora.size() != mods.size() * c.num_hidden_layers || adapter.dense.size() != 2)
+    throw std::runtime_error("PEFT export: the adapter does not fit the model (modules or head differ)");
+  size_t next = 0;
+  for (uint32_t l = 0; l < c.num_hidden_layers; ++l)
+    for (int m : mods) {
+      const auto& p = adapter.lora[next++];
+      if (p.name != pair_name(l, m))
+        throw std::runtime_error("PEFT export: adapter pair " + p.name + " where " + pair_name(l, m) + " belongs");
+      auto base = "base_model.model.model.layers." + std::to_string(l) + "." + llama_hf_module(m);
+      add(base + ".lora_A.weight", {int64_t(p.rank), int64_t(p.d_in)}, p.a);
+      add(base + ".lora_B.weight", {int64_t(p.d_out), int64_t(p.rank)}, p.b);
+    }
+  add("base_model.model.score.weight", adapter.dense[0].shape, adapter.dense[0].values);
+  add("base_model.model.score.bias", adapter.dense[1].shape, adapter.dense[1].values);
+  std::filesystem::create_directories(dir);
+  serialization::write_safetensors((std::filesystem::path(dir) / "adapter_model.safetensors").string(), tensors,
+                                   {{"format", "pt"}, {"pooling", o.pooling}});
+  nlohmann::ordered_json targets = nlohmann::ordered_json::array();
+  for (int m : mods) {
+    auto hf = llama_hf_module(m);
+    targets.push_back(hf.substr(hf.find('.') + 1));
+  }
+  nlohmann::ordered_json j = {
+    {"peft_type", "LORA"}, {"task_type", "SEQ_CLS"}, {"base_model_name_or_path", o.checkpoint},
+    {"r", adapter.rank()}, {"lora_alpha", o.lora_alpha * double(adapter.rank()) / double(o.r_max)},
+    {"lora_dropout", 0.0}, {"target_modules", targets}, {"bias", "none"},
+    {"modules_to_save", {"score"}}, {"fan_in_fan_out", false}, {"inference_mode", true},
+    {"init_lora_weights", true}, {"use_rslora", false}};
+  std::ofstream(std::filesystem::path(dir) / "adapter_config.json") << j.dump(2) << "\n";
 }
 
 payload_size adapter_size(const model_options& o) {

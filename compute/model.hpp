@@ -60,6 +60,14 @@ private:
 /// A fresh global adapter at r_max: A random (seeded), B zero, head small random.
 adapter_payload init_adapter(const model_options& o, uint64_t seed);
 
+/// Writes `adapter` (at r_max, as the server keeps it) in the Hugging Face
+/// PEFT layout into `dir`: adapter_model.safetensors (lora_A/lora_B per
+/// targeted module, the head as the modules_to_save "score", with its bias)
+/// and adapter_config.json (LORA, SEQ_CLS, r = r_max, lora_alpha, the
+/// targets). The safetensors metadata records the pooling. Throws
+/// std::runtime_error when the adapter does not fit the model.
+void write_peft_adapter(const model_options& o, const adapter_payload& adapter, const std::string& dir);
+
 /// Payload bytes of an adapter at `rank` on the wire: fixed + per_rank * rank.
 struct payload_size {
   uint64_t fixed = 0;
