@@ -1,5 +1,8 @@
 #include "compute/quant.hpp"
 
+#include "compute/cuda/nf4_cuda.hpp"
+#include "compute/nf4_codes.hpp"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -7,10 +10,7 @@ namespace fedq::compute {
 
 namespace {
 
-constexpr std::array<float, 16> codes{
-  -1.0f,       -0.6961928f, -0.5250731f, -0.3949175f, -0.2844414f, -0.1847734f,
-  -0.0910500f, 0.0f,        0.0795803f,  0.1609302f,  0.2461123f,  0.3379152f,
-  0.4407098f,  0.5626170f,  0.7229568f,  1.0f};
+constexpr const auto& codes = nf4_code_values;
 
 /// Pads a flat tensor with zeros to a multiple of `m` and views it as (-1, m).
 torch::Tensor blocks_of(const torch::Tensor& flat, int64_t m) {
@@ -174,7 +174,16 @@ torch::Tensor quantized_weight::dequantize() const {
     return data.to(torch::kFloat32) * (absmax / 127.0).unsqueeze(1);
   case weight_format::nf4: {
     auto am = block_absmax();
-    return data.is_cpu() ? nf4_dequant_cpu(*this, am) : nf4_dequant_generic(*this, am);
+    if (data.is_cpu())
+      return nf4_dequant_cpu(*this, am);
+    if (data.is_cuda() && cuda::available()) {  // a CUDA libtorch build with the kernel
+      auto out = torch::empty({rows, cols}, am.options().dtype(torch::kFloat32));
+      auto am32 = am.to(torch::kFloat32).contiguous();
+      cuda::nf4_dequantize_device(data.data_ptr<uint8_t>(), am32.data_ptr<float>(), rows * cols,
+                                  out.data_ptr<float>());
+      return out;
+    }
+    return nf4_dequant_generic(*this, am);
   }
   }
   throw std::logic_error("dequantize: unknown format");
