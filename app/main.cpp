@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   fedq::app::profile_args pf;
   auto* profile = app.add_subcommand(
     "profile", "Time real local training steps of a config's model on this machine per backbone "
-               "format and rank; print the fitted [cost] section and write the cost table");
+               "format, rank and thread count, measure each step's peak memory; print the fitted "
+               "[cost] section and write the cost table");
   profile->add_option("config", pf.config, "Experiment config (its model, batch and data)")
     ->required()
     ->check(CLI::ExistingFile);
@@ -45,6 +46,10 @@ int main(int argc, char** argv) {
   profile->add_option("--ranks", pf.ranks, "Ranks to time (default: r_min, middle, r_max)")
     ->delimiter(',');
   profile->add_option("--bits", pf.bits, "Backbone formats to time")->delimiter(',')
+    ->capture_default_str();
+  profile->add_option("--threads", pf.threads,
+                      "libtorch threads per step to time, e.g. 1,2 (the [cost] fit uses the first)")
+    ->delimiter(',')
     ->capture_default_str();
   profile->add_option("--steps", pf.steps, "Timed steps per point and repeat")->capture_default_str();
   profile->add_option("--repeats", pf.repeats, "Interleaved repeats per point (the median is kept)")

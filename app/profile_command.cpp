@@ -11,6 +11,7 @@
 
 #include "app/config.hpp"
 #include "compute/aggregation.hpp"
+#include "compute/memory_probe.hpp"
 #include "compute/model.hpp"
 #include "scheduling/cost_model.hpp"
 
@@ -44,11 +45,19 @@ int profile_command(const profile_args& args) {
   for (auto i : setup.shards.at(0).train)
     shard.push_back(setup.task.train.items.at(i));
   uint32_t tokens = cfg.train.batch_size * cfg.model.max_len;
+  auto threads = args.threads;
+  if (threads.empty() || std::count(threads.begin(), threads.end(), 0u) > 0) {
+    std::cerr << "error: --threads: give thread counts of at least 1, e.g. 1,2\n";
+    return 2;
+  }
   std::cout << fmt::format("fedq profile: {} | model d={} layers={} targets={} | batch {} x {} tokens "
-                           "| median of {} x {} timed steps per point, after 2 warm-up steps | 1 thread\n",
+                           "| median of {} x {} timed steps per point, after 2 warm-up steps | threads {}\n",
                            args.config, setup.model.d_model, setup.model.layers,
                            fmt::join(setup.model.targets, ","), cfg.train.batch_size,
-                           cfg.model.max_len, args.repeats, args.steps);
+                           cfg.model.max_len, args.repeats, args.steps, fmt::join(threads, ","));
+  bool peaks = compute::reset_peak_rss();
+  if (!peaks)
+    std::cout << "note: /proc/self/clear_refs is not writable here: no step peaks are measured\n";
   std::vector<scheduling::step_sample> samples;
   std::ofstream csv;
   if (!args.out.empty()) {
@@ -57,19 +66,24 @@ int profile_command(const profile_args& args) {
       std::cerr << "error: " << args.out << ": cannot write\n";
       return 2;
     }
-    csv << "bits,rank,tokens_per_step,step_s,us_per_token\n";
+    csv << "bits,rank,threads,tokens_per_step,step_s,us_per_token,step_peak_mb,model_mb\n";
   }
-  std::cout << fmt::format("{:>6} {:>6} {:>12} {:>14}\n", "bits", "rank", "step (ms)", "us per token");
+  std::cout << fmt::format("{:>6} {:>6} {:>8} {:>12} {:>14} {:>14} {:>12}\n", "bits", "rank", "threads", "step (ms)",
+                           "us per token", "step peak MB", "model MB");
   try {
     // Every (format, rank) point is timed `repeats` times, the repeats
     // interleaved so that drift in the machine's speed hits every point
     // alike; the median is kept.
+    // The step peak: the high-water mark of resident memory during a
+    // training call above what was resident before it (the backbone is),
+    // i.e. activations, gradients, the adapter and its optimizer state.
     struct point {
       std::string bits;
-      uint32_t rank;
+      uint32_t rank, threads;
       std::shared_ptr<const compute::backbone> bb;
       compute::adapter_payload start;
       std::vector<double> step_s;
+      double peak_mb = 0;
     };
     std::vector<point> points;
     for (const auto& bits : args.bits) {
@@ -77,31 +91,55 @@ int profile_command(const profile_args& args) {
       o.bits = bits;
       auto bb = compute::backbone::create(o);
       auto full = compute::init_adapter(o, setup.adapter_seed);
-      for (auto r : ranks) {
-        points.push_back({bits, r, bb, compute::truncate(full, r), {}});
-        compute::train_local(*bb, points.back().start, shard, setup.train, 2, 1); // warm-up
-      }
+      for (auto r : ranks)
+        for (auto th : threads) {
+          points.push_back({bits, r, th, bb, compute::truncate(full, r), {}});
+          auto t = setup.train;
+          t.threads = th;
+          compute::train_local(*bb, points.back().start, shard, t, 2, 1); // warm-up
+        }
     }
     for (uint32_t rep = 0; rep < args.repeats; ++rep)
       for (auto& p : points) {
-        auto res = compute::train_local(*p.bb, p.start, shard, setup.train, args.steps, 2 + rep);
+        auto t = setup.train;
+        t.threads = p.threads;
+        peaks = peaks && compute::reset_peak_rss();
+        double before = compute::status_mb("VmRSS");
+        auto res = compute::train_local(*p.bb, p.start, shard, t, args.steps, 2 + rep);
         p.step_s.push_back(res.seconds / args.steps);
+        p.peak_mb = std::max(p.peak_mb, compute::status_mb("VmHWM") - before);
       }
+    std::vector<double> speedups;  // step time at the fewest threads / at the most
     for (auto& p : points) {
       std::sort(p.step_s.begin(), p.step_s.end());
       double step = p.step_s[p.step_s.size() / 2];
-      samples.push_back({p.bits, p.rank, step});
-      std::cout << fmt::format("{:>6} {:>6} {:>12.2f} {:>14.3f}\n", p.bits, p.rank, 1e3 * step,
-                               1e6 * step / tokens);
+      p.step_s = {step};
+      if (p.threads == threads.front())
+        samples.push_back({p.bits, p.rank, step});
+      double model_mb = compute::training_memory_mb(
+        [&] { auto o = setup.model; o.bits = p.bits; return o; }(), p.rank, cfg.train.batch_size);
+      std::string peak = peaks ? fmt::format("{:.1f}", p.peak_mb) : std::string("-");
+      std::cout << fmt::format("{:>6} {:>6} {:>8} {:>12.2f} {:>14.3f} {:>14} {:>12.1f}\n", p.bits, p.rank,
+                               p.threads, 1e3 * step, 1e6 * step / tokens, peak, model_mb);
       if (csv)
-        csv << fmt::format("{},{},{},{:.6f},{:.4f}\n", p.bits, p.rank, tokens, step, 1e6 * step / tokens);
+        csv << fmt::format("{},{},{},{},{:.6f},{:.4f},{},{:.2f}\n", p.bits, p.rank, p.threads, tokens, step,
+                           1e6 * step / tokens, peaks ? fmt::format("{:.2f}", p.peak_mb) : "", model_mb);
+    }
+    if (threads.size() > 1) {
+      for (size_t i = 0; i < points.size(); i += threads.size())
+        speedups.push_back(points[i].step_s[0] / points[i + threads.size() - 1].step_s[0]);
+      std::sort(speedups.begin(), speedups.end());
+      std::cout << fmt::format("\n{} threads against {}: median step speed-up {:.2f}x (range {:.2f}-{:.2f})\n",
+                               threads.back(), threads.front(), speedups[speedups.size() / 2], speedups.front(),
+                               speedups.back());
     }
     auto ref = std::find(args.bits.begin(), args.bits.end(), "fp32") != args.bits.end() ? "fp32" : args.bits.front();
     auto c = scheduling::fit_cost(samples, tokens, cfg.cost.ref_tokens, ref);
-    std::cout << fmt::format("\n# the cost model fitted to this machine ({} as reference); paste into a config\n"
+    std::cout << fmt::format("\n# the cost model fitted to this machine ({} as reference, {} thread(s)); "
+                             "paste into a config\n"
                              "[cost]\nstep_base_s = {:.6f}\nstep_per_rank_s = {:.6f}\nref_tokens = {}\n"
                              "nf4_factor = {:.3f}\nint8_factor = {:.3f}\nbf16_factor = {:.3f}\nfp32_factor = {:.3f}\n",
-                             ref, c.step_base_s, c.step_per_rank_s, c.ref_tokens, c.nf4_factor,
+                             ref, threads.front(), c.step_base_s, c.step_per_rank_s, c.ref_tokens, c.nf4_factor,
                              c.int8_factor, c.bf16_factor, c.fp32_factor);
     if (csv)
       std::cout << "cost table: " << args.out << "\n";

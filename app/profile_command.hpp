@@ -10,6 +10,7 @@ struct profile_args {
   std::vector<std::string> overrides;  ///< --set key=value
   std::vector<uint32_t> ranks;         ///< empty: r_min, (r_min + r_max) / 2, r_max
   std::vector<std::string> bits{"fp32", "bf16", "int8", "nf4"};
+  std::vector<uint32_t> threads{1};   ///< libtorch threads per step; the fit uses the first
   uint32_t steps = 10;                 ///< timed steps per (bits, rank) and repeat
   uint32_t repeats = 3;                ///< interleaved repeats; the median is kept
   std::string out;                     ///< CSV of the measurements; empty: none

@@ -79,6 +79,10 @@ struct train_options {
   double lr = 5e-3;
   double weight_decay = 0.0;
   uint32_t batch_size = 16;
+  /// libtorch threads of the training job (on the calling thread). The
+  /// runtime's clients use 1 (their parallelism is the executor's); `fedq
+  /// profile --threads` times more.
+  uint32_t threads = 1;
   /// HetLoRA self-pruning: the local loss adds prune_penalty * the squared
   /// norm of the tail components [floor(prune_keep * r), r) of every A and B;
   /// after training the rank drops to floor(prune_keep * r) where the tail's
@@ -112,9 +116,10 @@ struct eval_result {
 eval_result evaluate(const backbone& bb, const adapter_payload& adapter,
                      const std::vector<data::example>& items);
 
-/// Makes libtorch (and the BLAS under it) use one thread on the calling thread;
-/// train_local and evaluate call it themselves.
-void use_one_thread();
+/// Makes libtorch (and the BLAS under it) use `n` threads on the calling
+/// thread; train_local (train_options::threads) and evaluate (1) call it.
+void use_threads(uint32_t n);
+inline void use_one_thread() { use_threads(1); }
 
 /// Estimated training memory (parameters, activations, optimizer state), MB.
 double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_size);

@@ -43,11 +43,12 @@ torch::Tensor tail_norm2(const adapter_tensors& ad, double keep) {
 
 } // namespace
 
-void use_one_thread() {
-  thread_local bool done = false;
-  if (!done) {
-    torch::set_num_threads(1);
-    done = true;
+void use_threads(uint32_t n) {
+  thread_local uint32_t current = 0;
+  n = std::max<uint32_t>(1, n);
+  if (current != n) {
+    torch::set_num_threads(int(n));
+    current = n;
   }
 }
 
@@ -55,7 +56,7 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
                          const std::vector<data::example>& shard, const train_options& t,
                          uint32_t steps, uint64_t seed) {
   return guarded("local training", [&] {
-    use_one_thread();
+    use_threads(t.threads);
     if (shard.empty())
       throw std::runtime_error("local training: the client has no examples");
     auto t0 = std::chrono::steady_clock::now();

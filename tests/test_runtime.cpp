@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "actors/experiment.hpp"
 #include "app/config.hpp"
@@ -352,7 +353,7 @@ memory_gb = 0.0001
                       Catch::Contains("tiers.memory_gb"));
 }
 
-TEST_CASE("fedq profile times real steps per format and rank and writes the cost table") {
+TEST_CASE("fedq profile times real steps per format, rank and threads, measures step peaks and writes the cost table") {
   auto dir = std::filesystem::temp_directory_path() / "fedq_profile_test";
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "small.toml") << small_model << two_fast_one_slow;
@@ -360,7 +361,11 @@ TEST_CASE("fedq profile times real steps per format and rank and writes the cost
   a.config = (dir / "small.toml").string();
   a.ranks = {2, 16};
   a.bits = {"fp32", "nf4"};
+  a.threads = {1, 2};
   a.steps = 2;
+  // Batches large enough for a step's activations to span many pages (the
+  // kernel counts a thread's RSS changes in batches of 64 pages).
+  a.overrides = {"train.batch_size=128"};
   a.out = (dir / "cost.csv").string();
   REQUIRE(app::profile_command(a) == 0);
   std::ifstream csv(a.out);
@@ -368,10 +373,24 @@ TEST_CASE("fedq profile times real steps per format and rank and writes the cost
   std::vector<std::string> rows;
   while (std::getline(csv, line))
     rows.push_back(line);
-  REQUIRE(rows.size() == 5);
-  CHECK(rows[0] == "bits,rank,tokens_per_step,step_s,us_per_token");
-  CHECK(rows[1].rfind("fp32,2,", 0) == 0);
-  CHECK(rows[4].rfind("nf4,16,", 0) == 0);
+  REQUIRE(rows.size() == 9);
+  CHECK(rows[0] == "bits,rank,threads,tokens_per_step,step_s,us_per_token,step_peak_mb,model_mb");
+  CHECK(rows[1].rfind("fp32,2,1,", 0) == 0);
+  CHECK(rows[2].rfind("fp32,2,2,", 0) == 0);
+  CHECK(rows[8].rfind("nf4,16,2,", 0) == 0);
+  for (size_t i = 1; i < rows.size(); ++i) {  // a measured peak: above 1 MB, below a gigabyte here
+    std::vector<std::string> cells;
+    std::stringstream row(rows[i]);
+    for (std::string c; std::getline(row, c, ',');)
+      cells.push_back(c);
+    REQUIRE(cells.size() == 8);
+    INFO(rows[i]);
+    CHECK(std::stod(cells[6]) > 1.0);
+    CHECK(std::stod(cells[6]) < 1024);
+  }
+  a.threads = {0};
+  CHECK(app::profile_command(a) == 2);
+  a.threads = {1};
   a.ranks = {99};
   CHECK(app::profile_command(a) == 2); // outside 1..r_max
 }

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "compute/aggregation.hpp"
+#include "compute/memory_probe.hpp"
 #include "compute/model.hpp"
 #include "data/synthetic_task.hpp"
 
@@ -25,13 +26,7 @@ using namespace fedq;
 
 namespace {
 
-double status_mb(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(key + ":", 0) == 0)
-      return std::stod(line.substr(key.size() + 1)) / 1024.0; // kB
-  return -1;
-}
+using compute::status_mb;
 
 compute::model_options model(uint32_t d, uint32_t layers, const std::string& bits) {
   compute::model_options o;
@@ -65,7 +60,7 @@ int child(const std::string& bits, uint32_t d, uint32_t layers, uint32_t rank, u
   auto start = compute::truncate(compute::init_adapter(o, 2), rank);
   malloc_trim(0); // drop what building the weights left behind
   double weights = status_mb("VmRSS") - base;
-  std::ofstream("/proc/self/clear_refs") << "5"; // reset VmHWM to the current RSS
+  compute::reset_peak_rss();
   compute::train_options t;
   t.batch_size = batch;
   compute::train_local(*bb, start, task.train.items, t, 3, 1);
