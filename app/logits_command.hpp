@@ -7,6 +7,7 @@ namespace fedq::app {
 struct logits_args {
   std::string model;   ///< checkpoint folder in Hugging Face layout
   std::string tokens;  ///< comma-separated token ids
+  std::string text;    ///< or text, encoded with the folder's tokenizer.json
   std::string bits = "fp32";
 };
 

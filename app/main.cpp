@@ -27,10 +27,17 @@ int main(int argc, char** argv) {
 
   fedq::app::logits_args lg;
   auto* logits = app.add_subcommand(
-    "logits", "Print the next-token logits after --tokens as a JSON array, for a checkpoint folder "
+    "logits", "Print the next-token logits after --tokens (or --text) as a JSON array, for a checkpoint folder "
               "in Hugging Face layout (config.json + model.safetensors)");
   logits->add_option("--model", lg.model, "Checkpoint folder")->required()->check(CLI::ExistingDirectory);
-  logits->add_option("--tokens", lg.tokens, "Token ids, comma-separated, e.g. 1,2,3")->required();
+  auto* tokens_opt = logits->add_option("--tokens", lg.tokens, "Token ids, comma-separated, e.g. 1,2,3");
+  auto* text_opt = logits->add_option("--text", lg.text,
+                                      "Or a text, encoded with the folder's tokenizer.json (ids go to stderr)");
+  tokens_opt->excludes(text_opt);
+  logits->callback([tokens_opt, text_opt] {
+    if (tokens_opt->count() + text_opt->count() == 0)
+      throw CLI::RequiredError("--tokens or --text");
+  });
   logits->add_option("--bits", lg.bits, "Store the linear weights as nf4, int8, bf16 or fp32")
     ->capture_default_str();
 

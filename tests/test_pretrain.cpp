@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/config.hpp"
+#include "app/logits_command.hpp"
 #include "app/pretrain_command.hpp"
 #include "compute/lm.hpp"
 #include "compute/model.hpp"
@@ -70,6 +71,10 @@ TEST_CASE("fedq pretrain learns a corpus and writes a checkpoint that fine-tunes
   CHECK(summary["vocab_size"] == 320);
 
   // The checkpoint answers `fedq logits`, and a run's model tokenizes with its BPE.
+  app::logits_args lg;
+  lg.model = model.string();
+  lg.text = "the cat sat";  // encoded with the folder's tokenizer.json
+  CHECK(app::logits_command(lg) == 0);
   auto logits = compute::lm_logits(model.string(), {1, 5, 7});
   CHECK(logits.size() == 3);
   CHECK(logits[0].size() == 320);
