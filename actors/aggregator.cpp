@@ -35,7 +35,10 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
           updates.push_back(serialization::decode(u.adapter));
           weights.push_back(by == weighting::norm ? compute::lora_norm(updates.back()) : u.samples);
         }
-        return serialization::encode(compute::weighted_average(updates, weights, r_max));
+        auto next = compute::weighted_average(updates, weights, r_max);
+        if (req.base != req.current)  // late merges landed while the round was open: keep them
+          compute::carry_over(next, serialization::decode(req.base), serialization::decode(req.current));
+        return serialization::encode(next);
       } catch (const std::exception& e) {
         return caf::make_error(caf::sec::invalid_argument,
                                "aggregation of round " + std::to_string(req.round) + ": " +

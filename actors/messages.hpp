@@ -51,6 +51,8 @@ struct client_update {
 struct aggregate_request {
   uint32_t round = 0;
   std::vector<client_update> updates;
+  blob base;     ///< the global adapter the round's clients started from
+  blob current;  ///< the global adapter at the close (late merges since included)
 };
 
 /// Server -> aggregator: merge one late update into the global adapter.
@@ -135,7 +137,7 @@ typename Inspector::result_type inspect(Inspector& f, client_update& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, aggregate_request& x) {
-  return f(caf::meta::type_name("aggregate_request"), x.round, x.updates);
+  return f(caf::meta::type_name("aggregate_request"), x.round, x.updates, x.base, x.current);
 }
 
 template <class Inspector>

@@ -62,6 +62,7 @@ struct server_state {
   std::vector<late_record> after_last;
   uint64_t after_last_bytes = 0;
   blob global;
+  blob round_base;  // the global the open round's clients started from
   uint64_t version = 0;
   uint32_t next_round = 0;
   bool waiting = false;   // a request is outstanding
@@ -208,6 +209,7 @@ struct server_state {
     }
     for (auto id : plan.skipped)
       spdlog::warn("round {}: client {} left out: no plan fits its memory", plan.round, id);
+    round_base = global;
     book.open(plan.round, t, plan.deadline_s, plan.decision_us, std::move(parts), plan.skipped);
     ++next_round;
     if (opts().mode == round_mode::deadline) {
@@ -346,7 +348,7 @@ struct server_state {
       return finish_round(std::move(rec));
     }
     waiting = true;
-    aggregate_request req{rec.round, std::move(updates)};
+    aggregate_request req{rec.round, std::move(updates), round_base, global};
     self->request(s->aggregator, caf::infinite, aggregate_atom::value, std::move(req))
       .then(
         [this, rec](blob& g) mutable {

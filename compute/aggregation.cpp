@@ -152,4 +152,22 @@ void mix(adapter_payload& global, const adapter_payload& update, double w) {
       blend(global.dense[i].values[j], update.dense[i].values[j]);
 }
 
+void carry_over(adapter_payload& aggregate, const adapter_payload& before, const adapter_payload& after) {
+  check_same_modules(aggregate, before);
+  check_same_modules(aggregate, after);
+  auto add = [](std::vector<float>& x, const std::vector<float>& b, const std::vector<float>& a,
+                const std::string& what) {
+    if (x.size() != b.size() || x.size() != a.size())
+      throw std::invalid_argument("carry_over: " + what + " differs in size between the adapters");
+    for (size_t j = 0; j < x.size(); ++j)
+      x[j] += a[j] - b[j];
+  };
+  for (size_t i = 0; i < aggregate.lora.size(); ++i) {
+    add(aggregate.lora[i].a, before.lora[i].a, after.lora[i].a, aggregate.lora[i].name + " A");
+    add(aggregate.lora[i].b, before.lora[i].b, after.lora[i].b, aggregate.lora[i].name + " B");
+  }
+  for (size_t i = 0; i < aggregate.dense.size(); ++i)
+    add(aggregate.dense[i].values, before.dense[i].values, after.dense[i].values, aggregate.dense[i].name);
+}
+
 } // namespace fedq::compute

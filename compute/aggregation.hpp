@@ -41,4 +41,12 @@ uint32_t self_pruned_rank(const adapter_payload& p, double keep, double threshol
 /// would shrink them every time a low-rank straggler lands.
 void mix(adapter_payload& global, const adapter_payload& update, double w);
 
+/// aggregate += after - before, over every A, B and dense value: the net
+/// change that late merges made to the global adapter while a round was open
+/// (`before`: the global its clients started from; `after`: the global at
+/// its close). The on-time average is trained from `before`, so without this
+/// it would overwrite those merges. All three must have the same modules and
+/// ranks (the global's r_max); throws std::invalid_argument otherwise.
+void carry_over(adapter_payload& aggregate, const adapter_payload& before, const adapter_payload& after);
+
 } // namespace fedq::compute

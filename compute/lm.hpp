@@ -19,7 +19,7 @@ std::vector<std::vector<float>> lm_logits(const std::string& dir, const std::vec
                                           const std::string& format = "fp32");
 
 struct pretrain_options {
-  uint32_t steps = 1200;
+  uint32_t steps = 3000;
   uint32_t batch_size = 16;
   uint32_t seq_len = 128;       ///< tokens per training window
   double lr = 3e-3;             ///< peak; linear warm-up, then cosine to lr / 10

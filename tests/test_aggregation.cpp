@@ -80,6 +80,20 @@ TEST_CASE("a late update is mixed in over its own rank and the rest stays") {
   CHECK(global.dense[0].values == std::vector<float>{0.5f, 1.0f});
 }
 
+TEST_CASE("the round's aggregate carries the net change of the late merges made while it was open") {
+  auto aggregate = one_pair(2, {1, 1, 1, 1}, {1, 1, 1, 1}, {0, 0});
+  auto before = one_pair(2, {0, 0, 0, 0}, {0, 0, 0, 0}, {1, 1});
+  auto after = before;
+  compute::mix(after, one_pair(1, {4, 8}, {2, 6}, {3, 5}), 0.5);  // a late merge: A row 0, B column 0, head
+  compute::carry_over(aggregate, before, after);
+  const auto& l = aggregate.lora[0];
+  CHECK(l.a == std::vector<float>{3, 5, 1, 1});
+  CHECK(l.b == std::vector<float>{2, 1, 4, 1});
+  CHECK(aggregate.dense[0].values == std::vector<float>{1, 2});
+  auto other = one_pair(1, {0, 0}, {0, 0});
+  CHECK_THROWS_AS(compute::carry_over(aggregate, other, other), std::invalid_argument);
+}
+
 TEST_CASE("staleness weights follow FedAsync's polynomial and hinge functions") {
   compute::staleness_options o;
   o.alpha = 0.6;

@@ -119,6 +119,22 @@ TEST_CASE("a slow client's update arrives after the deadline and is merged late"
   check_nothing_lost(r);
 }
 
+TEST_CASE("a late merge survives the next round's aggregation") {
+  // The same run with late updates merged and with all of them rejected:
+  // the rounds' models differ only if merges outlive the round they land in.
+  std::vector<std::string> base{"round.mode=deadline", "scheduler.policy=fixed", "scheduler.rank=4",
+                                "scheduler.local_steps=8", "round.deadline_s=2.0", "run.rounds=30"};
+  auto merged = run(two_fast_one_slow, [&] { auto b = base; b.push_back("aggregator.max_staleness=20"); return b; }());
+  base.push_back("aggregator.max_staleness=0");
+  auto rejected = run(two_fast_one_slow, base);
+  REQUIRE(merged.summary.late_merged >= 2);
+  REQUIRE(rejected.summary.late_merged == 0);
+  size_t differ = 0;
+  for (size_t i = 0; i + 1 < merged.rec.rounds.size(); ++i)  // rounds before the last
+    differ += merged.rec.rounds[i].eval_loss != rejected.rec.rounds[i].eval_loss;
+  CHECK(differ >= 2);
+}
+
 TEST_CASE("sync rounds wait for the slow client and so nothing is late and rounds take longer") {
   auto sync = run(two_fast_one_slow, {"round.mode=sync", "scheduler.policy=fixed",
                                       "scheduler.rank=4", "scheduler.local_steps=8",
