@@ -50,10 +50,12 @@ int profile_command(const profile_args& args) {
     std::cerr << "error: --threads: give thread counts of at least 1, e.g. 1,2\n";
     return 2;
   }
-  std::cout << fmt::format("fedq profile: {} | model d={} layers={} targets={} | batch {} x {} tokens "
+  auto model = setup.model.checkpoint.empty()
+                 ? fmt::format("built-in d={} layers={}", setup.model.d_model, setup.model.layers)
+                 : setup.model.checkpoint;
+  std::cout << fmt::format("fedq profile: {} | model {} targets={} | batch {} x {} tokens "
                            "| median of {} x {} timed steps per point, after 2 warm-up steps | threads {}\n",
-                           args.config, setup.model.d_model, setup.model.layers,
-                           fmt::join(setup.model.targets, ","), cfg.train.batch_size,
+                           args.config, model, fmt::join(setup.model.targets, ","), cfg.train.batch_size,
                            cfg.model.max_len, args.repeats, args.steps, fmt::join(threads, ","));
   bool peaks = compute::reset_peak_rss();
   if (!peaks)
@@ -137,10 +139,14 @@ int profile_command(const profile_args& args) {
     auto c = scheduling::fit_cost(samples, tokens, cfg.cost.ref_tokens, ref);
     std::cout << fmt::format("\n# the cost model fitted to this machine ({} as reference, {} thread(s)); "
                              "paste into a config\n"
-                             "[cost]\nstep_base_s = {:.6f}\nstep_per_rank_s = {:.6f}\nref_tokens = {}\n"
-                             "nf4_factor = {:.3f}\nint8_factor = {:.3f}\nbf16_factor = {:.3f}\nfp32_factor = {:.3f}\n",
-                             ref, threads.front(), c.step_base_s, c.step_per_rank_s, c.ref_tokens, c.nf4_factor,
-                             c.int8_factor, c.bf16_factor, c.fp32_factor);
+                             "[cost]\nstep_base_s = {:.6f}\nstep_per_rank_s = {:.6f}\nref_tokens = {}\n",
+                             ref, threads.front(), c.step_base_s, c.step_per_rank_s, c.ref_tokens);
+    for (const auto& [name, factor] : {std::pair{"nf4", c.nf4_factor}, std::pair{"int8", c.int8_factor},
+                                       std::pair{"bf16", c.bf16_factor}, std::pair{"fp32", c.fp32_factor}}) {
+      bool measured = std::find(args.bits.begin(), args.bits.end(), name) != args.bits.end();
+      std::cout << (measured ? fmt::format("{}_factor = {:.3f}\n", name, factor)
+                             : fmt::format("# {}_factor: not measured (--bits)\n", name));
+    }
     if (csv)
       std::cout << "cost table: " << args.out << "\n";
   } catch (const std::exception& e) {
