@@ -1,5 +1,4 @@
 #include "app/config.hpp"
-#include "app/toml_fields.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -10,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "app/toml_fields.hpp"
 #include "data/glue.hpp"
 #include "data/partition.hpp"
 #include "data/synthetic_task.hpp"

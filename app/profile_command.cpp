@@ -84,7 +84,8 @@ int profile_command(const profile_args& args) {
       uint32_t rank, threads;
       std::shared_ptr<const compute::backbone> bb;
       compute::adapter_payload start;
-      std::vector<double> step_s;
+      std::vector<double> step_s;  ///< one per repeat
+      double median_s = 0;
       double peak_mb = 0;
     };
     std::vector<point> points;
@@ -111,11 +112,9 @@ int profile_command(const profile_args& args) {
         p.step_s.push_back(res.seconds / args.steps);
         p.peak_mb = std::max(p.peak_mb, compute::status_mb("VmHWM") - before);
       }
-    std::vector<double> speedups;  // step time at the fewest threads / at the most
     for (auto& p : points) {
       std::sort(p.step_s.begin(), p.step_s.end());
-      double step = p.step_s[p.step_s.size() / 2];
-      p.step_s = {step};
+      double step = p.median_s = p.step_s[p.step_s.size() / 2];
       if (p.threads == threads.front())
         samples.push_back({p.bits, p.rank, step});
       double model_mb = compute::training_memory_mb(
@@ -128,8 +127,9 @@ int profile_command(const profile_args& args) {
                            1e6 * step / tokens, peaks ? fmt::format("{:.2f}", p.peak_mb) : "", model_mb);
     }
     if (threads.size() > 1) {
+      std::vector<double> speedups;  // step time at the first thread count / at the last
       for (size_t i = 0; i < points.size(); i += threads.size())
-        speedups.push_back(points[i].step_s[0] / points[i + threads.size() - 1].step_s[0]);
+        speedups.push_back(points[i].median_s / points[i + threads.size() - 1].median_s);
       std::sort(speedups.begin(), speedups.end());
       std::cout << fmt::format("\n{} threads against {}: median step speed-up {:.2f}x (range {:.2f}-{:.2f})\n",
                                threads.back(), threads.front(), speedups[speedups.size() / 2], speedups.front(),

@@ -9,7 +9,6 @@
 #include <nlohmann/json.hpp>
 
 #include "compute/memory_probe.hpp"
-
 #include "data/partition.hpp"
 
 namespace fedq::app {

@@ -58,6 +58,25 @@ data::text_encoder checkpoint_encoder(const std::string& dir, const llama_config
   return e;
 }
 
+/// Throws std::runtime_error unless `p` holds exactly the LoRA pairs of
+/// `o`'s targets over `c`'s layers, in order and with their shapes, and the head.
+void check_fits(const model_options& o, const llama_config& c, const adapter_payload& p) {
+  size_t next = 0;
+  for (uint32_t l = 0; l < c.num_hidden_layers; ++l)
+    for (int m : target_modules(o)) {
+      auto [out, in] = llama_module_shape(c, m);
+      std::string want = pair_name(l, m);
+      if (next >= p.lora.size() || p.lora[next].name != want || p.lora[next].d_in != in ||
+          p.lora[next].d_out != out)
+        throw std::runtime_error("adapter does not fit the model: expected LoRA pair '" + want +
+                                 "' of " + std::to_string(out) + "x" + std::to_string(in));
+      ++next;
+    }
+  if (next != p.lora.size() || p.dense.size() != 2 || p.dense[0].name != "head.weight" ||
+      p.dense[0].shape != std::vector<int64_t>{int64_t(o.classes), int64_t(c.hidden_size)})
+    throw std::runtime_error("adapter does not fit the model (modules or head shape differ)");
+}
+
 } // namespace
 
 llama_config model_config(const model_options& o) {
@@ -150,15 +169,12 @@ void write_peft_adapter(const model_options& o, const adapter_payload& adapter, 
   auto add = [&](const std::string& name, std::vector<int64_t> shape, const std::vector<float>& v) {
     tensors.push_back({name, serialization::st_dtype::F32, std::move(shape), v.data(), v.size() * sizeof(float)});
   };
+  check_fits(o, c, adapter);
   auto mods = target_modules(o);
-  if (adapter.lora.size() != mods.size() * c.num_hidden_layers || adapter.dense.size() != 2)
-    throw std::runtime_error("PEFT export: the adapter does not fit the model (modules or head differ)");
   size_t next = 0;
   for (uint32_t l = 0; l < c.num_hidden_layers; ++l)
     for (int m : mods) {
       const auto& p = adapter.lora[next++];
-      if (p.name != pair_name(l, m))
-        throw std::runtime_error("PEFT export: adapter pair " + p.name + " where " + pair_name(l, m) + " belongs");
       auto base = "base_model.model.model.layers." + std::to_string(l) + "." + llama_hf_module(m);
       add(base + ".lora_A.weight", {int64_t(p.rank), int64_t(p.d_in)}, p.a);
       add(base + ".lora_B.weight", {int64_t(p.d_out), int64_t(p.rank)}, p.b);
@@ -243,23 +259,16 @@ adapter_tensors to_tensors(const backbone::impl& bb, const adapter_payload& p, b
   t.lora.scale = o.lora_alpha / o.r_max;
   t.lora.a.resize(c.num_hidden_layers);
   t.lora.b.resize(c.num_hidden_layers);
+  check_fits(o, c, p);
   size_t next = 0;
   for (uint32_t l = 0; l < c.num_hidden_layers; ++l)
     for (int m : target_modules(o)) {
       auto [out, in] = llama_module_shape(c, m);
-      std::string want = pair_name(l, m);
-      if (next >= p.lora.size() || p.lora[next].name != want || p.lora[next].d_in != in ||
-          p.lora[next].d_out != out)
-        throw std::runtime_error("adapter does not fit the model: expected LoRA pair '" + want +
-                                 "' of " + std::to_string(out) + "x" + std::to_string(in));
       const auto& lp = p.lora[next++];
       int64_t r = lp.rank;
       t.lora.a[l][size_t(m)] = from_vector(lp.a, {r, in}).requires_grad_(trainable);
       t.lora.b[l][size_t(m)] = from_vector(lp.b, {out, r}).requires_grad_(trainable);
     }
-  if (next != p.lora.size() || p.dense.size() != 2 || p.dense[0].name != "head.weight" ||
-      p.dense[0].shape != std::vector<int64_t>{int64_t(o.classes), int64_t(c.hidden_size)})
-    throw std::runtime_error("adapter does not fit the model (modules or head shape differ)");
   t.head_w = from_vector(p.dense[0].values, p.dense[0].shape).requires_grad_(trainable);
   t.head_b = from_vector(p.dense[1].values, p.dense[1].shape).requires_grad_(trainable);
   return t;

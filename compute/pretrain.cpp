@@ -90,8 +90,7 @@ pretrain_result pretrain(const llama_config& arch, const std::vector<int32_t>& s
     r.holdout_before = holdout_loss(w, held, len, o.eval_windows, o.batch_size);
     auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
-    uint32_t loss_n = 0;
-    uint64_t tokens_at_report = 0;
+    uint32_t loss_n = 0;  // steps since the last report
     auto t_report = t0;
     for (uint32_t step = 1; step <= o.steps; ++step) {
       double lr = o.lr;
@@ -121,14 +120,13 @@ pretrain_result pretrain(const llama_config& arch, const std::vector<int32_t>& s
         p.train_loss = loss_sum / loss_n;
         p.holdout_loss = holdout_loss(w, held, len, o.eval_windows, o.batch_size);
         p.lr = lr;
-        p.tokens_per_s = double(r.tokens - tokens_at_report) /
+        p.tokens_per_s = double(loss_n) * double(o.batch_size) * double(len) /
                          std::max(1e-9, std::chrono::duration<double>(now - t_report).count());
         r.holdout_after = p.holdout_loss;
         if (progress)
           progress(p);
         loss_sum = 0;
         loss_n = 0;
-        tokens_at_report = r.tokens;
         t_report = std::chrono::steady_clock::now();
       }
     }

@@ -1,10 +1,10 @@
 #include "compute/quant.hpp"
 
-#include "compute/cuda/nf4_cuda.hpp"
-#include "compute/nf4_codes.hpp"
-
 #include <cmath>
 #include <stdexcept>
+
+#include "compute/cuda/nf4_cuda.hpp"
+#include "compute/nf4_codes.hpp"
 
 namespace fedq::compute {
 

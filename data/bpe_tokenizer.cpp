@@ -86,6 +86,20 @@ void split_gpt2(std::string_view t, std::vector<std::string_view>& out) {
 
 uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
 
+/// Replaces every (left, right) in `s`, left to right, by `id`.
+void merge_pair(std::vector<int32_t>& s, int32_t left, int32_t right, int32_t id) {
+  size_t w = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i + 1 < s.size() && s[i] == left && s[i + 1] == right) {
+      s[w++] = id;
+      ++i;
+    } else {
+      s[w++] = s[i];
+    }
+  }
+  s.resize(w);
+}
+
 } // namespace
 
 std::vector<std::string_view> pre_tokenize(std::string_view text, bool individual_digits) {
@@ -215,6 +229,10 @@ void bpe_tokenizer::index() {
             [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
 }
 
+bool bpe_tokenizer::is_added(int32_t id) const {
+  return std::any_of(added_.begin(), added_.end(), [&](const auto& a) { return a.second == id; });
+}
+
 std::optional<int32_t> bpe_tokenizer::token_id(const std::string& token) const {
   auto it = token_to_id_.find(token);
   if (it == token_to_id_.end())
@@ -240,16 +258,7 @@ void bpe_tokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& o
     }
     if (!best)
       break;
-    size_t w = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (i + 1 < s.size() && s[i] == left && s[i + 1] == right) {
-        s[w++] = best->id;
-        ++i;
-      } else {
-        s[w++] = s[i];
-      }
-    }
-    s.resize(w);
+    merge_pair(s, left, right, best->id);
   }
   out.insert(out.end(), s.begin(), s.end());
 }
@@ -297,8 +306,7 @@ std::string bpe_tokenizer::decode(const std::vector<int32_t>& ids) const {
     if (id < 0 || size_t(id) >= id_to_token_.size())
       throw std::out_of_range("token id " + std::to_string(id) + " is outside the vocabulary");
     const auto& tok = id_to_token_[size_t(id)];
-    bool added = std::any_of(added_.begin(), added_.end(), [&](const auto& a) { return a.second == id; });
-    if (added) {
+    if (is_added(id)) {
       out += tok;
       continue;
     }
@@ -316,11 +324,11 @@ std::string bpe_tokenizer::decode(const std::vector<int32_t>& ids) const {
 
 std::string bpe_tokenizer::to_json() const {
   json added = json::array();
-  for (size_t i = 0; i < id_to_token_.size(); ++i)
-    for (const auto& [content, id] : added_)
-      if (id == int32_t(i))
-        added.push_back({{"id", id}, {"content", content}, {"single_word", false}, {"lstrip", false},
-                         {"rstrip", false}, {"normalized", false}, {"special", true}});
+  auto by_id = added_;
+  std::sort(by_id.begin(), by_id.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
+  for (const auto& [content, id] : by_id)
+    added.push_back({{"id", id}, {"content", content}, {"single_word", false}, {"lstrip", false},
+                     {"rstrip", false}, {"normalized", false}, {"special", true}});
   json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", add_prefix_space_},
                      {"trim_offsets", true}, {"use_regex", true}};
   json pre = byte_level;
@@ -328,12 +336,9 @@ std::string bpe_tokenizer::to_json() const {
     pre = {{"type", "Sequence"},
            {"pretokenizers", json::array({{{"type", "Digits"}, {"individual_digits", true}}, byte_level})}};
   json vocab = json::object();
-  for (size_t i = 0; i < id_to_token_.size(); ++i) {
-    bool added_id = std::any_of(added_.begin(), added_.end(),
-                                [&](const auto& a) { return a.second == int32_t(i); });
-    if (!id_to_token_[i].empty() && !added_id)
+  for (size_t i = 0; i < id_to_token_.size(); ++i)
+    if (!id_to_token_[i].empty() && !is_added(int32_t(i)))
       vocab[id_to_token_[i]] = i;
-  }
   json merges = json::array();
   for (const auto& [a, b] : merges_)
     merges.push_back(a + " " + b);
@@ -387,17 +392,20 @@ bpe_tokenizer train_bpe(const std::vector<std::string_view>& texts, uint32_t voc
 
   std::unordered_map<uint64_t, int64_t> pair_count;
   std::unordered_map<uint64_t, std::vector<uint32_t>> where;
-  auto add_pairs = [&](uint32_t w, int64_t sign) {
+  std::vector<uint64_t> touched;  // pairs whose count changed in this merge
+  auto count_pairs = [&](uint32_t w, int64_t sign) {  // adds (or removes) word w's pairs
     const auto& s = words[w];
     for (size_t i = 0; i + 1 < s.size(); ++i) {
       auto k = pair_key(s[i], s[i + 1]);
       pair_count[k] += sign * freq[w];
       if (sign > 0)
         where[k].push_back(w);
+      touched.push_back(k);
     }
   };
   for (uint32_t w = 0; w < words.size(); ++w)
-    add_pairs(w, +1);
+    count_pairs(w, +1);
+  std::vector<uint64_t>().swap(touched);  // the initial counts need no tracking
   // Max-heap on (count, then the smaller key), entries refreshed lazily.
   using entry = std::pair<int64_t, uint64_t>;
   auto cmp = [](const entry& x, const entry& y) {
@@ -428,38 +436,18 @@ bpe_tokenizer train_bpe(const std::vector<std::string_view>& texts, uint32_t voc
     auto round = uint32_t(t.merges_.size());
     auto users = std::move(where[k]);
     where.erase(k);
-    std::vector<uint64_t> touched;
+    touched.clear();
     for (auto w : users) {
       if (stamp[w] == round)
         continue;
       stamp[w] = round;
       auto& s = words[w];
-      bool has = false;
-      for (size_t i = 0; i + 1 < s.size() && !has; ++i)
-        has = s[i] == left && s[i + 1] == right;
-      if (!has)
-        continue;
-      for (size_t i = 0; i + 1 < s.size(); ++i) {
-        auto pk = pair_key(s[i], s[i + 1]);
-        pair_count[pk] -= freq[w];
-        touched.push_back(pk);
-      }
-      size_t o = 0;
-      for (size_t i = 0; i < s.size(); ++i) {
-        if (i + 1 < s.size() && s[i] == left && s[i + 1] == right) {
-          s[o++] = id;
-          ++i;
-        } else {
-          s[o++] = s[i];
-        }
-      }
-      s.resize(o);
-      for (size_t i = 0; i + 1 < s.size(); ++i) {
-        auto pk = pair_key(s[i], s[i + 1]);
-        pair_count[pk] += freq[w];
-        where[pk].push_back(w);
-        touched.push_back(pk);
-      }
+      auto is_pair = [&](int32_t x, int32_t y) { return x == left && y == right; };
+      if (std::adjacent_find(s.begin(), s.end(), is_pair) == s.end())
+        continue;  // a stale entry: an earlier merge took these symbols
+      count_pairs(w, -1);
+      merge_pair(s, left, right, id);
+      count_pairs(w, +1);
     }
     pair_count.erase(k);
     std::sort(touched.begin(), touched.end());

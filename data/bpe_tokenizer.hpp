@@ -44,6 +44,7 @@ private:
   void index();  ///< fills the lookup tables from tokens, merges and added tokens
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
   void encode_plain(std::string_view text, std::vector<int32_t>& out) const;
+  bool is_added(int32_t id) const;
 
   std::vector<std::string> id_to_token_;             ///< "" for holes
   std::unordered_map<std::string, int32_t> token_to_id_;

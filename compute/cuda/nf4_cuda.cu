@@ -47,9 +47,12 @@ void launch(const uint8_t* packed, const float* absmax, int64_t n, float* out) {
 
 } // namespace
 
-bool available() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+bool available() {  // asked once: dequantize() calls it for every CUDA weight
+  static const bool yes = [] {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+  }();
+  return yes;
 }
 
 std::string describe() {
