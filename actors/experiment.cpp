@@ -26,19 +26,30 @@ caf::actor_system_config make_config() {
 
 } // namespace
 
-run_summary run_experiment(const experiment_setup& setup, run_observer* observer) {
-  // The model's own format, and every format the scheduler may choose.
-  std::vector<std::string> formats{setup.model.bits};
-  if (setup.policy.adapt_bits)
-    for (const auto& b : setup.policy.bits_choices)
+backbone_set load_backbones(const compute::model_options& model,
+                            const scheduling::policy_options& policy) {
+  std::vector<std::string> formats{model.bits};
+  if (policy.adapt_bits)
+    for (const auto& b : policy.bits_choices)
       if (std::find(formats.begin(), formats.end(), b) == formats.end())
         formats.push_back(b);
-  std::map<std::string, std::shared_ptr<const compute::backbone>> backbones;
+  backbone_set out;
   for (const auto& b : formats) {
-    auto o = setup.model;
+    auto o = model;
     o.bits = b;
-    backbones[b] = compute::backbone::create(o);
+    out[b] = compute::backbone::create(o);
   }
+  return out;
+}
+
+run_summary run_experiment(const experiment_setup& setup, run_observer* observer) {
+  const auto& backbones = setup.backbones;
+  if (!backbones.count(setup.model.bits))
+    throw std::runtime_error("experiment setup without its backbone (load_backbones)");
+  std::vector<std::string> formats{setup.model.bits};  // the model's own format first
+  for (const auto& [b, _] : backbones)
+    if (b != setup.model.bits)
+      formats.push_back(b);
   auto backbone = backbones.at(setup.model.bits);
   auto cfg = make_config();
   caf::actor_system sys{cfg};

@@ -1,6 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "actors/server.hpp"
@@ -11,15 +14,26 @@
 
 namespace fedq::actors {
 
-/// Everything one in-process run needs, already validated.
+/// The frozen backbone in every format a run may train on, by format name.
+using backbone_set = std::map<std::string, std::shared_ptr<const compute::backbone>>;
+
+/// Loads the backbone of `model` in its own format and, when the policy
+/// adapts bits, in each of its formats. Throws what backbone::create throws.
+backbone_set load_backbones(const compute::model_options& model,
+                            const scheduling::policy_options& policy);
+
+/// Everything one in-process run needs, already validated. It is the one
+/// source of truth of a run: nothing reads the parsed config after it is made.
 struct experiment_setup {
   server_options server;              ///< includes tiers and clients
   scheduling::policy_options policy;
   compute::staleness_options staleness;
   bool norm_weighting = false;        ///< aggregate by ||B A|| (HetLoRA) instead of samples
-  compute::model_options model;
+  compute::model_options model;       ///< the head fits the task (classes, regression)
+  backbone_set backbones;             ///< loaded from `model` (load_backbones)
   compute::train_options train;
   data::task task;
+  data::partition_options partition;  ///< how `shards` were drawn
   std::vector<data::client_shard> shards;  ///< per client: indices into task.train
   uint32_t compute_threads = 0;       ///< 0: one per core
   uint64_t adapter_seed = 1;

@@ -15,10 +15,12 @@ namespace fedq::actors {
 /// closes at its deadline (or when all arrived); late updates are merged
 /// asynchronously with a staleness weight.
 enum class round_mode { sync, deadline };
+inline const char* round_mode_name(round_mode m) { return m == round_mode::sync ? "sync" : "deadline"; }
 
 /// virtual: durations from the tiers' cost model, events in virtual-time
 /// order (reproducible). wall: real compute time and real timers.
 enum class clock_kind { virtual_clock, wall };
+inline const char* clock_name(clock_kind c) { return c == clock_kind::wall ? "wall" : "virtual"; }
 
 struct client_info {
   uint32_t id = 0;

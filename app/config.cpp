@@ -353,6 +353,7 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   } catch (const std::invalid_argument& e) {
     throw config_error(e.what());
   }
+  s.partition = po;
 
   s.model = c.model;
   s.model.regression = s.task.train.kind == data::task_kind::regression;
@@ -377,6 +378,11 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   }
   s.compute_threads = c.run.compute_threads;
   s.adapter_seed = c.seed + 1;
+  try { // a missing or corrupt checkpoint is bad input, found before any output is written
+    s.backbones = actors::load_backbones(s.model, s.policy);
+  } catch (const std::exception& e) {
+    throw config_error(std::string("model.checkpoint: ") + e.what());
+  }
 
   auto& o = s.server;
   o.mode = c.round.mode == "sync" ? actors::round_mode::sync : actors::round_mode::deadline;
@@ -388,7 +394,7 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   o.max_clock_s = c.run.max_clock_s;
   o.r_max = c.scheduler.r_max;
   o.seed = c.seed;
-  o.tokens_per_step = c.train.batch_size * c.model.max_len;
+  o.tokens_per_step = s.train.batch_size * s.model.max_len;
   o.payload = compute::adapter_size(s.model);
   o.cost = c.cost;
   o.tiers = c.tiers;

@@ -19,21 +19,19 @@ namespace fedq::app {
 
 int profile_command(const profile_args& args) {
   spdlog::set_level(spdlog::level::warn);
-  experiment_config cfg;
-  actors::experiment_setup setup;
+  actors::experiment_setup setup;  // the one source of truth: the parsed config is not kept
   try {
-    cfg = load_config(args.config, args.overrides);
-    setup = make_setup(cfg);
+    setup = make_setup(load_config(args.config, args.overrides));
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   }
   auto ranks = args.ranks;
   if (ranks.empty())
-    ranks = {cfg.scheduler.r_min, (cfg.scheduler.r_min + cfg.scheduler.r_max) / 2, cfg.scheduler.r_max};
+    ranks = {setup.policy.r_min, (setup.policy.r_min + setup.policy.r_max) / 2, setup.policy.r_max};
   for (auto r : ranks)
-    if (r < 1 || r > cfg.scheduler.r_max) {
-      std::cerr << "error: --ranks: " << r << " is outside 1..scheduler.r_max (" << cfg.scheduler.r_max << ")\n";
+    if (r < 1 || r > setup.policy.r_max) {
+      std::cerr << "error: --ranks: " << r << " is outside 1..scheduler.r_max (" << setup.policy.r_max << ")\n";
       return 2;
     }
   if (args.steps < 1 || args.repeats < 1 || args.bits.empty()) {
@@ -44,7 +42,7 @@ int profile_command(const profile_args& args) {
   std::vector<data::example> shard;
   for (auto i : setup.shards.at(0).train)
     shard.push_back(setup.task.train.items.at(i));
-  uint32_t tokens = cfg.train.batch_size * cfg.model.max_len;
+  uint32_t tokens = setup.server.tokens_per_step;
   auto threads = args.threads;
   if (threads.empty() || std::count(threads.begin(), threads.end(), 0u) > 0) {
     std::cerr << "error: --threads: give thread counts of at least 1, e.g. 1,2\n";
@@ -55,8 +53,8 @@ int profile_command(const profile_args& args) {
                  : setup.model.checkpoint;
   std::cout << fmt::format("fedq profile: {} | model {} targets={} | batch {} x {} tokens "
                            "| median of {} x {} timed steps per point, after 2 warm-up steps | threads {}\n",
-                           args.config, model, fmt::join(setup.model.targets, ","), cfg.train.batch_size,
-                           cfg.model.max_len, args.repeats, args.steps, fmt::join(threads, ","));
+                           args.config, model, fmt::join(setup.model.targets, ","), setup.train.batch_size,
+                           setup.model.max_len, args.repeats, args.steps, fmt::join(threads, ","));
   bool peaks = compute::reset_peak_rss();
   if (!peaks)
     std::cout << "note: /proc/self/clear_refs is not writable here: no step peaks are measured\n";
@@ -92,7 +90,8 @@ int profile_command(const profile_args& args) {
     for (const auto& bits : args.bits) {
       auto o = setup.model;
       o.bits = bits;
-      auto bb = compute::backbone::create(o);
+      auto loaded = setup.backbones.find(bits);
+      auto bb = loaded != setup.backbones.end() ? loaded->second : compute::backbone::create(o);
       auto full = compute::init_adapter(o, setup.adapter_seed);
       for (auto r : ranks)
         for (auto th : threads) {
@@ -118,7 +117,7 @@ int profile_command(const profile_args& args) {
       if (p.threads == threads.front())
         samples.push_back({p.bits, p.rank, step});
       double model_mb = compute::training_memory_mb(
-        [&] { auto o = setup.model; o.bits = p.bits; return o; }(), p.rank, cfg.train.batch_size);
+        [&] { auto o = setup.model; o.bits = p.bits; return o; }(), p.rank, setup.train.batch_size);
       std::string peak = peaks ? fmt::format("{:.1f}", p.peak_mb) : std::string("-");
       std::cout << fmt::format("{:>6} {:>6} {:>8} {:>12.2f} {:>14.3f} {:>14} {:>12.1f}\n", p.bits, p.rank,
                                p.threads, 1e3 * step, 1e6 * step / tokens, peak, model_mb);
@@ -136,7 +135,7 @@ int profile_command(const profile_args& args) {
                                speedups.back());
     }
     auto ref = std::find(args.bits.begin(), args.bits.end(), "fp32") != args.bits.end() ? "fp32" : args.bits.front();
-    auto c = scheduling::fit_cost(samples, tokens, cfg.cost.ref_tokens, ref);
+    auto c = scheduling::fit_cost(samples, tokens, setup.server.cost.ref_tokens, ref);
     std::cout << fmt::format("\n# the cost model fitted to this machine ({} as reference, {} thread(s)); "
                              "paste into a config\n"
                              "[cost]\nstep_base_s = {:.6f}\nstep_per_rank_s = {:.6f}\nref_tokens = {}\n",

@@ -9,19 +9,23 @@
 #include "compute/model.hpp"
 #include "data/dataset.hpp"
 #include "data/metrics.hpp"
+#include "data/partition.hpp"
 
 namespace fedq::app {
 
 int run_command(const run_args& args) {
-  experiment_config cfg;
-  actors::experiment_setup setup;
   spdlog::set_level(args.quiet ? spdlog::level::warn : spdlog::level::info);
+  // The parsed config lives only in this block: everything after it reads the
+  // setup (one source of truth for the model, the task and the run).
+  actors::experiment_setup setup;
+  std::string effective_toml;
   try {
     auto overrides = args.overrides;
     if (!args.data_dir.empty())
       overrides.push_back("data.dir=\"" + args.data_dir + "\"");
-    cfg = load_config(args.config, overrides);
+    auto cfg = load_config(args.config, overrides);
     setup = make_setup(cfg);
+    effective_toml = to_toml(cfg);
   } catch (const config_error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
@@ -30,25 +34,26 @@ int run_command(const run_args& args) {
     return 2;
   }
 
-  auto dir = args.out.empty() ? default_out_dir(args.config, cfg.round.mode)
-                              : std::filesystem::path(args.out);
+  const auto& so = setup.server;
+  std::string mode = actors::round_mode_name(so.mode);
+  auto dir = args.out.empty() ? default_out_dir(args.config, mode) : std::filesystem::path(args.out);
   std::vector<std::string> tier_names;
-  for (const auto& t : cfg.tiers)
+  for (const auto& t : so.tiers)
     tier_names.push_back(t.name);
-  bool virtual_clock = cfg.run.clock == "virtual";
+  bool virtual_clock = so.clock == actors::clock_kind::virtual_clock;
   try {
-    run_output out(dir, tier_names, cfg.run.rounds, virtual_clock, !args.quiet);
-    out.write_config(to_toml(cfg));
-    out.write_partition(setup, cfg.data.partition, cfg.data.score_bins);
-    std::cout << "fedq run: " << setup.server.clients.size() << " clients, task "
-              << cfg.data.task << " (" << setup.task.train.items.size() << " train, "
-              << setup.task.eval.items.size() << " eval, " << data::metric_name(setup.task.metric)
-              << "), partition " << cfg.data.partition << ", mode " << cfg.round.mode
-              << ", policy " << cfg.scheduler.name << ", " << cfg.run.clock << " clock, seed "
-              << cfg.seed << "\n";
+    run_output out(dir, tier_names, so.rounds, virtual_clock, !args.quiet);
+    out.write_config(effective_toml);
+    out.write_partition(setup);
+    std::cout << "fedq run: " << so.clients.size() << " clients, task " << setup.task.train.name
+              << " (" << setup.task.train.items.size() << " train, " << setup.task.eval.items.size()
+              << " eval, " << data::metric_name(setup.task.metric) << "), partition "
+              << data::partition_name(setup.partition.kind) << ", mode " << mode << ", policy "
+              << setup.policy.name << ", " << actors::clock_name(so.clock) << " clock, seed "
+              << so.seed << "\n";
     auto summary = actors::run_experiment(setup, &out);
-    out.write_summary(summary, cfg.run.target, cfg.round.mode, cfg.scheduler.name, cfg.seed);
-    compute::write_peft_adapter(cfg.model, serialization::decode(summary.final_global),
+    out.write_summary(summary, so.target, mode, setup.policy.name, so.seed);
+    compute::write_peft_adapter(setup.model, serialization::decode(summary.final_global),
                                 (out.dir() / "adapter").string());
     std::cout << "summary: " << describe(summary, virtual_clock) << "\n"
               << "output: " << out.dir().string() << " (the final adapter in PEFT layout: "

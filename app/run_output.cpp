@@ -142,8 +142,8 @@ void run_output::write_summary(const actors::run_summary& s, double target, cons
   std::ofstream(dir_ / "summary.json") << j.dump(2) << '\n';
 }
 
-void run_output::write_partition(const actors::experiment_setup& s, const std::string& partition,
-                                 uint32_t score_bins) {
+void run_output::write_partition(const actors::experiment_setup& s) {
+  uint32_t score_bins = s.partition.score_bins;
   std::vector<std::vector<uint32_t>> train, test;
   for (const auto& sh : s.shards) {
     train.push_back(sh.train);
@@ -163,7 +163,7 @@ void run_output::write_partition(const actors::experiment_setup& s, const std::s
   }
   bool regression = s.task.train.kind == data::task_kind::regression;
   json j{{"task", s.task.train.name},
-         {"partition", partition},
+         {"partition", data::partition_name(s.partition.kind)},
          {"labels", regression ? "score bins (equal width over the training scores)" : "classes"},
          {"train_examples", s.task.train.items.size()},
          {"clients", std::move(clients)}};

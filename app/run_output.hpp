@@ -22,8 +22,7 @@ public:
 
   void write_config(const std::string& toml_text);
   /// Per client: tier, train and test counts, label (or score-bin) histograms.
-  void write_partition(const actors::experiment_setup& s, const std::string& partition,
-                       uint32_t score_bins);
+  void write_partition(const actors::experiment_setup& s);
   /// Also records what is not in run_summary (target, mode, policy, seed).
   void write_summary(const actors::run_summary& s, double target, const std::string& mode,
                      const std::string& policy, uint64_t seed);
