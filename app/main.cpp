@@ -76,7 +76,13 @@ int main(int argc, char** argv) {
                        "The folder holding wikitext-2-raw/ and glue/ (sets corpus.dir)");
   pretrain->add_flag("-q,--quiet", pt.quiet, "No progress lines");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and exits 0; any other command-line error is bad input: exit 2.
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
   if (*cmd)
     return fedq::app::run_command(run);
   if (*logits)

@@ -135,16 +135,20 @@ int profile_command(const profile_args& args) {
                                speedups.back());
     }
     auto ref = std::find(args.bits.begin(), args.bits.end(), "fp32") != args.bits.end() ? "fp32" : args.bits.front();
-    auto c = scheduling::fit_cost(samples, tokens, setup.server.cost.ref_tokens, ref);
-    std::cout << fmt::format("\n# the cost model fitted to this machine ({} as reference, {} thread(s)); "
-                             "paste into a config\n"
-                             "[cost]\nstep_base_s = {:.6f}\nstep_per_rank_s = {:.6f}\nref_tokens = {}\n",
-                             ref, threads.front(), c.step_base_s, c.step_per_rank_s, c.ref_tokens);
-    for (const auto& [name, factor] : {std::pair{"nf4", c.nf4_factor}, std::pair{"int8", c.int8_factor},
-                                       std::pair{"bf16", c.bf16_factor}, std::pair{"fp32", c.fp32_factor}}) {
-      bool measured = std::find(args.bits.begin(), args.bits.end(), name) != args.bits.end();
-      std::cout << (measured ? fmt::format("{}_factor = {:.3f}\n", name, factor)
-                             : fmt::format("# {}_factor: not measured (--bits)\n", name));
+    if (ranks.size() < 2) {
+      std::cout << "\n# no [cost] fit: it needs step times at two or more ranks (--ranks)\n";
+    } else {
+      auto c = scheduling::fit_cost(samples, tokens, setup.server.cost.ref_tokens, ref);
+      std::cout << fmt::format("\n# the cost model fitted to this machine ({} as reference, {} thread(s)); "
+                               "paste into a config\n"
+                               "[cost]\nstep_base_s = {:.6f}\nstep_per_rank_s = {:.6f}\nref_tokens = {}\n",
+                               ref, threads.front(), c.step_base_s, c.step_per_rank_s, c.ref_tokens);
+      for (const auto& [name, factor] : {std::pair{"nf4", c.nf4_factor}, std::pair{"int8", c.int8_factor},
+                                         std::pair{"bf16", c.bf16_factor}, std::pair{"fp32", c.fp32_factor}}) {
+        bool measured = std::find(args.bits.begin(), args.bits.end(), name) != args.bits.end();
+        std::cout << (measured ? fmt::format("{}_factor = {:.3f}\n", name, factor)
+                               : fmt::format("# {}_factor: not measured (--bits)\n", name));
+      }
     }
     if (csv)
       std::cout << "cost table: " << args.out << "\n";

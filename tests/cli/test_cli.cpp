@@ -1,0 +1,329 @@
+// The built fedq program, started as a subprocess the way a user starts it:
+// exit codes, what it prints, the files it writes. README_COMMANDS below is
+// the list to hold against the README: every command of its ```sh blocks,
+// and the short form a test runs.
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "serialization/safetensors.hpp"
+#include "tests/cli/workspace.hpp"
+
+using namespace fedq::cli_test;
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string l; std::getline(ss, l);)
+    out.push_back(l);
+  return out;
+}
+
+/// The folder named on fedq run's "output: DIR (...)" line.
+fs::path output_dir(const result& r) {
+  std::smatch m;
+  static const std::regex re("output: (\\S+) \\(");
+  REQUIRE(std::regex_search(r.out, m, re));
+  return m[1].str();
+}
+
+/// A run folder as README's "What a run writes" describes it: every file, a
+/// line per round, and a PEFT adapter whose header reads and whose head has
+/// one row per class of the task.
+void check_run_folder(const workspace& ws, const fs::path& rel, uint32_t rounds, int64_t head_rows) {
+  INFO("run folder " << rel.string());
+  auto dir = rel.is_absolute() ? rel : ws.root() / rel;
+  for (const char* f : {"summary.json", "rounds.jsonl", "config.toml", "partition.json",
+                        "adapter/adapter_model.safetensors", "adapter/adapter_config.json"})
+    CHECK(fs::exists(dir / f));
+  CHECK(lines_of(read_text(dir / "rounds.jsonl")).size() == rounds);
+  auto summary = json::parse(read_text(dir / "summary.json"));
+  CHECK(summary.at("rounds") == rounds);
+  auto partition = json::parse(read_text(dir / "partition.json"));
+  CHECK(partition.at("clients").size() >= 1);
+  auto st = fedq::serialization::safetensors_file::open((dir / "adapter/adapter_model.safetensors").string());
+  const auto& head = st->at("base_model.model.score.weight");
+  REQUIRE(head.shape.size() == 2);
+  CHECK(head.shape[0] == head_rows);
+  auto peft = json::parse(read_text(dir / "adapter/adapter_config.json"));
+  CHECK(peft.at("peft_type") == "LORA");
+  size_t lora = 0;
+  for (const auto& [name, t] : st->tensors())
+    lora += name.find(".lora_A.weight") != std::string::npos ? 1 : 0;
+  CHECK(lora >= 1);
+  CHECK(st->metadata().count("pooling") == 1);
+}
+
+void check_ok(const result& r) {
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+  REQUIRE(r.rc == 0);
+}
+
+/// A README command: as the README writes it, what a test adds to make it
+/// short (its short form is the README text, with ../shared/data/glue read
+/// as a slice of it, followed by `extra`), what must exist before it runs,
+/// and what it must do.
+struct readme_command {
+  std::string readme;
+  std::string extra;
+  std::function<void(const workspace&)> prepare;
+  std::function<void(const workspace&, const result&)> check;
+  std::string not_run;  ///< why a test does not run it (only the suite itself)
+};
+
+std::string short_form(const readme_command& c) {
+  auto s = std::regex_replace(c.readme, std::regex("\\.\\./shared/data/glue"), "glue-slice");
+  return c.extra.empty() ? s : s + " " + c.extra;
+}
+
+const std::string slice = "--data-dir glue-slice";
+const auto nothing = [](const workspace&) {};
+
+const std::vector<readme_command>& README_COMMANDS() {
+  static const std::vector<readme_command> list = {
+    {"bash scripts/quickstart", "-- --set run.rounds=3", nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("| configs/quickstart.toml, target") != std::string::npos);
+       for (const char* v : {"fedavg-lora", "fah-qlora", "fedq"}) {
+         CHECK(r.out.find("| " + std::string("fedavg-lora")) != std::string::npos);
+         check_run_folder(ws, fs::path("runs/quickstart") / v, 3, 4); // synthetic: 4 topics
+       }
+     }},
+    {"bash scripts/test", "", nothing, {}, "it is this suite (.ci/run runs it)"},
+    {"build/fedq run configs/quickstart.toml", "--set run.rounds=2", nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       auto dir = output_dir(r);
+       CHECK(dir.string().rfind("runs/quickstart-deadline-", 0) == 0);
+       check_run_folder(ws, dir, 2, 4);
+     }},
+    {"build/fedq run configs/quickstart.toml --set round.mode=sync --out runs/sync", "--set run.rounds=2",
+     nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       check_run_folder(ws, "runs/sync", 2, 4);
+       CHECK(json::parse(read_text(ws / "runs/sync/summary.json")).at("mode") == "sync");
+     }},
+    {"build/fedq run configs/quickstart.toml --set data.task=cola --data-dir ../shared/data/glue "
+     "--set data.partition=dirichlet --set data.dirichlet_alpha=0.1",
+     "--set run.rounds=2 --set data.min_samples=8", nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       check_run_folder(ws, output_dir(r), 2, 2);
+       CHECK(r.out.find("task cola") != std::string::npos);
+     }},
+    {"build/fedq run configs/sst2-three-tier.toml --set scheduler.policy=fah",
+     slice + " --set run.rounds=2 --set data.min_samples=2 --out runs/fah", nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       check_run_folder(ws, "runs/fah", 2, 2);
+       CHECK(json::parse(read_text(ws / "runs/fah/summary.json")).at("policy") == "fah");
+     }},
+    {"build/fedq pretrain configs/pretrain-small.toml --out models/pretrain-small",
+     tiny_pretrain_sets("corpus/tiny.txt"),
+     [](const workspace& ws) { ws.tiny_corpus("corpus/tiny.txt"); },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "pretrain.json"})
+         CHECK(fs::exists(ws / "models/pretrain-small" / f));
+       CHECK(r.out.find("held-out loss") != std::string::npos);
+     }},
+    {"build/fedq run configs/sst2-pretrained.toml", slice + " --set run.rounds=1 --set data.min_samples=2",
+     [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-small"); },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       check_run_folder(ws, output_dir(r), 1, 2);
+     }},
+    {"build/fedq run --help", "", nothing,
+     [](const workspace&, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("--set") != std::string::npos);
+       CHECK(r.out.find("--data-dir") != std::string::npos);
+     }},
+    {"python3 scripts/compare configs/sst2-three-tier.toml runs/sst2 fixed:scheduler.policy=fixed "
+     "fah:scheduler.policy=fah online:scheduler.policy=online",
+     "-- " + slice + " --set run.rounds=2 --set data.min_samples=2", nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("| configs/sst2-three-tier.toml, target") != std::string::npos);
+       for (const char* v : {"fixed", "fah", "online"})
+         check_run_folder(ws, fs::path("runs/sst2") / v, 2, 2);
+     }},
+  };
+  return list;
+}
+
+/// Every command line of the README's ```sh blocks: continuation lines
+/// joined, comments and extra spaces dropped.
+std::vector<std::string> readme_sh_commands(const std::string& readme) {
+  std::vector<std::string> out;
+  bool in_sh = false;
+  std::string pending;
+  for (auto line : lines_of(readme)) {
+    if (line.rfind("```", 0) == 0) {
+      in_sh = !in_sh && line == "```sh";
+      continue;
+    }
+    if (!in_sh)
+      continue;
+    if (auto hash = line.find(" #"); hash != std::string::npos)
+      line = line.substr(0, hash);
+    bool more = !line.empty() && line.back() == '\\';
+    if (more)
+      line.pop_back();
+    pending += " " + line;
+    if (more)
+      continue;
+    auto cmd = std::regex_replace(pending, std::regex("\\s+"), " ");
+    cmd = std::regex_replace(cmd, std::regex("^ | $"), "");
+    if (!cmd.empty())
+      out.push_back(cmd);
+    pending.clear();
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("the README's sh blocks hold exactly the commands that the CLI tests run") {
+  auto readme = readme_sh_commands(read_text(fs::path(FEDQ_SOURCE_DIR) / "README.md"));
+  REQUIRE(readme.size() >= 2);
+  std::set<std::string> listed;
+  for (const auto& c : README_COMMANDS())
+    listed.insert(c.readme);
+  for (const auto& cmd : readme) {
+    INFO("README command: " << cmd);
+    CHECK(listed.count(cmd) == 1);
+  }
+  std::set<std::string> in_readme(readme.begin(), readme.end());
+  for (const auto& c : README_COMMANDS()) {
+    INFO("listed command no longer in the README: " << c.readme);
+    CHECK(in_readme.count(c.readme) == 1);
+  }
+}
+
+TEST_CASE("every README command works in its short form") {
+  for (size_t i = 0; i < README_COMMANDS().size(); ++i) {
+    const auto& c = README_COMMANDS()[i];
+    if (!c.not_run.empty())
+      continue;
+    DYNAMIC_SECTION(c.readme) {
+      workspace ws("readme-" + std::to_string(i));
+      ws.glue_slice("glue-slice", 600, 120);
+      c.prepare(ws);
+      auto cmd = short_form(c);
+      INFO("short form: " << cmd);
+      c.check(ws, ws.run(cmd));
+    }
+  }
+}
+
+TEST_CASE("fedq run trains and exports every kind of task: 2-class, sentence pair, regression") {
+  struct kind {
+    std::string task;
+    int64_t head_rows;
+    std::vector<std::string> score_parts;
+  };
+  for (const auto& k : std::vector<kind>{{"sst2", 2, {"accuracy"}},
+                                         {"mrpc", 2, {"f1", "accuracy"}},
+                                         {"rte", 2, {"accuracy"}},
+                                         {"stsb", 1, {"pearson", "spearman"}}}) {
+    DYNAMIC_SECTION(k.task) {
+      workspace ws("task-" + k.task);
+      ws.glue_slice("glue-slice", 300, 60);
+      auto r = ws.run("build/fedq run configs/quickstart.toml --data-dir glue-slice --set data.task=" + k.task +
+                      " --set run.rounds=2 --set data.min_samples=8 --out runs/" + k.task + " -q");
+      check_ok(r);
+      check_run_folder(ws, "runs/" + k.task, 2, k.head_rows);
+      auto summary = json::parse(read_text(ws / ("runs/" + k.task + "/summary.json")));
+      for (const auto& part : k.score_parts)
+        CHECK(summary.at("final_score_parts").contains(part));
+      auto partition = json::parse(read_text(ws / ("runs/" + k.task + "/partition.json")));
+      CHECK(partition.at("task") == k.task);
+    }
+  }
+}
+
+TEST_CASE("fedq logits prints the next-token logits of a checkpoint, by ids or by text") {
+  workspace ws("logits");
+  ws.tiny_checkpoint("models/tiny");
+  size_t vocab = json::parse(read_text(ws / "models/tiny/config.json")).at("vocab_size");
+  auto by_ids = ws.run("build/fedq logits --model models/tiny --tokens 5,6,7");
+  check_ok(by_ids);
+  auto logits = json::parse(by_ids.out);
+  CHECK(logits.size() == vocab);
+  auto by_text = ws.run("build/fedq logits --model models/tiny --text 'the film'");
+  check_ok(by_text);
+  CHECK(by_text.err.find("tokens: [") != std::string::npos);
+  CHECK(json::parse(by_text.out).size() == vocab);
+  auto nf4 = ws.run("build/fedq logits --model models/tiny --tokens 5,6,7 --bits nf4");
+  check_ok(nf4);
+  CHECK(json::parse(nf4.out).size() == vocab);
+}
+
+TEST_CASE("fedq profile times one point, and says that a fit needs two ranks") {
+  workspace ws("profile");
+  auto r = ws.run("build/fedq profile configs/quickstart.toml --ranks 2 --bits fp32 --threads 1 --steps 1 "
+                  "--repeats 1 --out cost.csv");
+  check_ok(r);
+  CHECK(r.out.find("no [cost] fit") != std::string::npos);
+  CHECK(r.out.find("cost table: cost.csv") != std::string::npos);
+  auto csv = lines_of(read_text(ws / "cost.csv"));
+  REQUIRE(csv.size() == 2);  // header and the one point
+  CHECK(csv[1].rfind("fp32,2,1,", 0) == 0);
+}
+
+TEST_CASE("bad input exits 2, names the file or key, and leaves no output folder") {
+  workspace ws("bad-input");
+  auto refused = [&](const std::string& cmd, const std::vector<std::string>& named, const std::string& out) {
+    INFO("command: " << cmd);
+    auto r = ws.run(cmd);
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    CHECK(r.rc == 2);
+    for (const auto& n : named)
+      CHECK(r.err.find(n) != std::string::npos);
+    if (!out.empty())
+      CHECK_FALSE(fs::exists(ws / out));
+  };
+  SECTION("a missing config file") {
+    refused("build/fedq run configs/no-such.toml --out runs/x", {"configs/no-such.toml"}, "runs/x");
+    refused("build/fedq profile configs/no-such.toml", {"configs/no-such.toml"}, "");
+    refused("build/fedq pretrain configs/no-such.toml --out models/x", {"configs/no-such.toml"}, "models/x");
+  }
+  SECTION("an unknown key, in a file or a --set") {
+    ws.write("exp.toml", "seed = 3\n[run]\nroundz = 4\n");
+    refused("build/fedq run exp.toml --out runs/x", {"exp.toml:3", "run.roundz"}, "runs/x");
+    refused("build/fedq run configs/quickstart.toml --set run.roundz=4 --out runs/x", {"--set", "run.roundz"},
+            "runs/x");
+    refused("build/fedq run configs/quickstart.toml --set run.rounds=zero --out runs/x", {"run.rounds"}, "runs/x");
+  }
+  SECTION("a malformed TSV row") {
+    ws.glue_slice("glue-slice", 100, 40);
+    auto train = read_text(ws / "glue-slice/SST-2/train.tsv");
+    ws.write("glue-slice/SST-2/train.tsv", train + "a sentence without its label\n");
+    refused("build/fedq run configs/quickstart.toml --data-dir glue-slice --set data.task=sst2 --out runs/x",
+            {"glue-slice/SST-2/train.tsv:102"}, "runs/x");
+  }
+  SECTION("a truncated checkpoint") {
+    ws.tiny_checkpoint("models/tiny");
+    auto weights = ws / "models/tiny/model.safetensors";
+    fs::resize_file(weights, fs::file_size(weights) / 2);
+    refused("build/fedq run configs/quickstart.toml --set model.checkpoint=models/tiny --out runs/x",
+            {"model.checkpoint", "models/tiny/model.safetensors"}, "runs/x");
+    refused("build/fedq logits --model models/tiny --tokens 1,2", {"models/tiny/model.safetensors"}, "");
+  }
+  SECTION("a bad command line") {
+    refused("build/fedq run", {"config"}, "");
+    refused("build/fedq profile configs/quickstart.toml --ranks 99", {"--ranks"}, "");
+  }
+}
