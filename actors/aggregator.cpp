@@ -24,8 +24,7 @@ late_result merge_late(const compute::staleness_options& o, const late_request& 
 namespace {
 
 aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
-                                                    compute::staleness_options o, uint32_t r_max,
-                                                    weighting by) {
+                                                    compute::staleness_options o, weighting by) {
   return {
     [=](aggregate_atom, const aggregate_request& req) -> caf::result<blob> {
       try {
@@ -35,9 +34,10 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
           updates.push_back(serialization::decode(u.adapter));
           weights.push_back(by == weighting::norm ? compute::lora_norm(updates.back()) : u.samples);
         }
-        auto next = compute::weighted_average(updates, weights, r_max);
+        auto base = serialization::decode(req.base);
+        auto next = compute::weighted_average(base, updates, weights);
         if (req.base != req.current)  // late merges landed while the round was open: keep them
-          compute::carry_over(next, serialization::decode(req.base), serialization::decode(req.current));
+          compute::carry_over(next, base, serialization::decode(req.current));
         return serialization::encode(next);
       } catch (const std::exception& e) {
         return caf::make_error(caf::sec::invalid_argument,
@@ -60,8 +60,8 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
 } // namespace
 
 aggregator_actor spawn_aggregator(caf::actor_system& sys, compute::staleness_options staleness,
-                                  uint32_t r_max, weighting w) {
-  return sys.spawn(aggregator_behavior, staleness, r_max, w);
+                                  weighting w) {
+  return sys.spawn(aggregator_behavior, staleness, w);
 }
 
 } // namespace fedq::actors

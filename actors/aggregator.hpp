@@ -9,11 +9,13 @@ namespace fedq::actors {
 /// (FedAvg), or by ||B A||_F of the update (HetLoRA).
 enum class weighting { samples, norm };
 
-/// Round aggregation: weighted average of the on-time updates, zero-padded
-/// to r_max. Late updates: FedAsync mixing with weight alpha * s(staleness),
-/// or rejection past max_staleness.
+/// Round aggregation: the weighted average of the on-time updates relative
+/// to the round's base (compute::weighted_average: a rank component only
+/// the clients that trained it contribute to). Late updates: FedAsync mixing
+/// with weight alpha * s(staleness) over the update's own rank, or rejection
+/// past max_staleness.
 aggregator_actor spawn_aggregator(caf::actor_system& sys, compute::staleness_options staleness,
-                                  uint32_t r_max, weighting w = weighting::samples);
+                                  weighting w = weighting::samples);
 
 /// The late-merge decision and arithmetic, without actors.
 late_result merge_late(const compute::staleness_options& o, const late_request& req);

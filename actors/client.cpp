@@ -43,6 +43,13 @@ client_update run_task(const client_setup& c, const train_task& t) {
     u.tel.loss_before = r.loss_before;
     u.tel.loss_after = r.loss_after;
     u.tel.memory_mb = compute::training_memory_mb(backbone.options(), t.rank, c.train.batch_size);
+    if (t.validate_rank > 0) { // FAH-QLoRA: the loss now, and with the rank tail zeroed
+      const auto& held_out = c.validation.empty() ? c.shard : c.validation;
+      u.tel.val_loss = compute::evaluate(backbone, r.adapter, held_out).loss;
+      u.tel.val_loss_cf = t.validate_rank >= u.rank
+                            ? u.tel.val_loss
+                            : compute::evaluate(backbone, compute::truncate(r.adapter, t.validate_rank), held_out).loss;
+    }
   } catch (const std::exception& e) {
     u.adapter.clear();
     u.error = "client " + std::to_string(c.id) + ", round " + std::to_string(t.round) + ": " +

@@ -16,6 +16,7 @@ struct client_setup {
   uint32_t id = 0;
   uint32_t threads = 1;                   ///< its tier's compute budget
   std::vector<data::example> shard;       ///< its own training data
+  std::vector<data::example> validation;  ///< its own held-out data (local validation loss)
   /// The frozen backbone in each format the scheduler may pick (by model.bits name).
   std::map<std::string, std::shared_ptr<const compute::backbone>> backbones;
   compute::train_options train;

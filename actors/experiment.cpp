@@ -57,7 +57,7 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
 
   server_setup ss;
   ss.opts = setup.server;
-  ss.opts.counterfactual = scheduling::needs_counterfactual(setup.policy.name);
+  ss.opts.local_validation = scheduling::needs_local_validation(setup.policy.name);
   ss.backbone = backbone;
   ss.eval.global = setup.task.eval;
   ss.eval.metric = setup.task.metric;
@@ -74,7 +74,7 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
     setup.server.tiers, setup.server.cost,
     compute::training_memory_model(setup.model, setup.train.batch_size, formats)};
   ss.scheduler = spawn_scheduler(sys, setup.policy, std::move(ctx));
-  ss.aggregator = spawn_aggregator(sys, setup.staleness, setup.model.r_max,
+  ss.aggregator = spawn_aggregator(sys, setup.staleness,
                                    setup.norm_weighting ? weighting::norm : weighting::samples);
   ss.observer = observer;
   for (const auto& info : setup.server.clients) {
@@ -83,6 +83,8 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
     cs.threads = setup.server.tiers.at(info.tier).threads;
     for (auto i : setup.shards.at(info.id).train)
       cs.shard.push_back(setup.task.train.items.at(i));
+    for (auto i : setup.shards.at(info.id).test)
+      cs.validation.push_back(setup.task.train.items.at(i));
     cs.backbones = backbones;
     cs.train = setup.train;
     cs.exec = &exec;

@@ -33,6 +33,9 @@ struct train_task {
   uint64_t seed = 0;
   std::string bits = "fp32";  ///< the backbone format to train on
   blob adapter;               ///< serialization::encode, truncated to `rank`
+  /// > 0: after training, measure the local validation loss, and again with
+  /// the adapter truncated to this rank (FAH-QLoRA's counterfactual).
+  uint32_t validate_rank = 0;
 };
 
 /// Client -> server: the trained adapter and what the client observed.
@@ -84,7 +87,13 @@ struct run_summary {
   uint64_t on_time = 0;
   uint64_t late_merged = 0;
   uint64_t late_rejected = 0;
-  uint64_t failed = 0;
+  uint64_t failed = 0;            ///< tasks whose training failed, on time or late
+  /// Of the totals above: the late outcomes handled after the last round
+  /// closed (while in-flight updates were drained); every other late outcome
+  /// is in the list of the round during which it was handled.
+  uint64_t after_last_merged = 0;
+  uint64_t after_last_rejected = 0;
+  uint64_t after_last_failed = 0;
   double clock_s = 0;             ///< clock time at the end (virtual or wall)
   double wall_s = 0;
   uint64_t final_version = 0;
@@ -126,7 +135,7 @@ void register_types(caf::actor_system_config& cfg);
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, train_task& x) {
   return f(caf::meta::type_name("train_task"), x.round, x.base_version, x.client, x.rank, x.steps,
-           x.seed, x.bits, x.adapter);
+           x.seed, x.bits, x.adapter, x.validate_rank);
 }
 
 template <class Inspector>
@@ -156,7 +165,8 @@ typename Inspector::result_type inspect(Inspector& f, run_summary& x) {
   return f(caf::meta::type_name("run_summary"), x.rounds, x.time_to_target_s,
            x.deadline_hit_rate, x.bytes_up, x.bytes_down, x.final_score, x.final_loss,
            x.final_parts, x.final_fairness, x.on_time,
-           x.late_merged, x.late_rejected, x.failed, x.clock_s, x.wall_s, x.final_version,
+           x.late_merged, x.late_rejected, x.failed, x.after_last_merged, x.after_last_rejected,
+           x.after_last_failed, x.clock_s, x.wall_s, x.final_version,
            x.peak_memory_mb, x.skipped, x.final_global);
 }
 
@@ -178,7 +188,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, telemetry& x) {
   return f(caf::meta::type_name("telemetry"), x.round, x.rank, x.steps, x.tokens_per_step,
            x.bytes_down, x.bytes_up, x.duration_s, x.compute_s, x.loss_before, x.loss_after,
-           x.memory_mb, x.transfer_s, x.bits, x.trained_rank);
+           x.memory_mb, x.transfer_s, x.bits, x.trained_rank, x.val_loss, x.val_loss_cf);
 }
 
 template <class Inspector>
@@ -189,7 +199,8 @@ typename Inspector::result_type inspect(Inspector& f, client_view& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, round_feedback& x) {
   return f(caf::meta::type_name("round_feedback"), x.valid, x.round, x.duration_s,
-           x.on_time_fraction, x.mean_rank, x.loss, x.loss_prev, x.cf_rank, x.loss_cf);
+           x.on_time_fraction, x.mean_rank, x.loss, x.loss_prev, x.has_client_loss, x.client_loss,
+           x.client_loss_prev, x.client_loss_cf);
 }
 
 template <class Inspector>

@@ -12,6 +12,22 @@ double round_record::mean_rank() const {
   return participants.empty() ? 0 : s / participants.size();
 }
 
+bool round_record::client_losses(double& loss, double& loss_cf) const {
+  double s = 0, s_cf = 0;
+  uint32_t n = 0;
+  for (const auto& p : participants)
+    if (p.on_time && p.val_loss >= 0) {
+      s += p.val_loss;
+      s_cf += p.val_loss_cf;
+      ++n;
+    }
+  if (n == 0)
+    return false;
+  loss = s / n;
+  loss_cf = s_cf / n;
+  return true;
+}
+
 uint32_t round_record::on_time() const {
   return static_cast<uint32_t>(std::count_if(participants.begin(), participants.end(),
                                              [](const auto& p) { return p.on_time; }));
@@ -27,7 +43,17 @@ uint32_t round_record::late_merged() const {
 }
 
 uint32_t round_record::late_rejected() const {
-  return static_cast<uint32_t>(late.size()) - late_merged();
+  return static_cast<uint32_t>(
+    std::count_if(late.begin(), late.end(), [](const auto& l) { return !l.merged && !l.failed; }));
+}
+
+uint32_t round_record::late_failed() const {
+  return static_cast<uint32_t>(std::count_if(late.begin(), late.end(), [](const auto& l) { return l.failed; }));
+}
+
+uint32_t round_record::failed() const {
+  return static_cast<uint32_t>(
+    std::count_if(participants.begin(), participants.end(), [](const auto& p) { return !p.error.empty(); }));
 }
 
 uint64_t round_record::bytes_up() const {
@@ -86,6 +112,8 @@ void round_book::arrived(const client_update& u, double now, uint64_t bytes_up) 
   p->loss_before = u.tel.loss_before;
   p->loss_after = u.tel.loss_after;
   p->memory_mb = u.tel.memory_mb;
+  p->val_loss = u.tel.val_loss;
+  p->val_loss_cf = u.tel.val_loss_cf;
   updates_[u.client] = u;
 }
 
@@ -147,8 +175,7 @@ run_summary summarize(const std::vector<round_record>& rounds,
     s.on_time += r.on_time();
     s.late_merged += r.late_merged();
     s.late_rejected += r.late_rejected();
-    for (const auto& p : r.participants)
-      s.failed += p.error.empty() ? 0 : 1;
+    s.failed += r.failed() + r.late_failed();
     s.skipped += r.skipped.size();
     if (s.time_to_target_s < 0 && r.score >= target)
       s.time_to_target_s = r.t_close;
@@ -160,7 +187,10 @@ run_summary summarize(const std::vector<round_record>& rounds,
     s.clock_s = r.t_close;
   }
   for (const auto& l : after_last)
-    (l.merged ? s.late_merged : s.late_rejected) += 1;
+    (l.failed ? s.after_last_failed : l.merged ? s.after_last_merged : s.after_last_rejected) += 1;
+  s.late_merged += s.after_last_merged;
+  s.late_rejected += s.after_last_rejected;
+  s.failed += s.after_last_failed;
   s.bytes_up += bytes_after_last;
   s.deadline_hit_rate = rounds.empty() ? 0 : double(hits) / rounds.size();
   return s;

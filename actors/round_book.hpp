@@ -28,9 +28,12 @@ struct participant_record {
   uint64_t bytes_up = 0;
   double loss_before = 0;
   double loss_after = 0;
+  double val_loss = -1;     ///< local validation loss after training (< 0: not measured)
+  double val_loss_cf = -1;  ///< the same with the rank tail zeroed
 };
 
-/// A late update, merged or rejected.
+/// A late outcome: an update merged or rejected, or a training failure
+/// that arrived after its round closed.
 struct late_record {
   uint32_t client = 0;
   uint32_t from_round = 0;
@@ -38,7 +41,8 @@ struct late_record {
   uint64_t staleness = 0;
   bool merged = false;
   double weight = 0;
-  std::string reason;
+  std::string reason;   ///< why it was rejected, or why training failed
+  bool failed = false;  ///< training failed: no update came
 };
 
 struct round_record {
@@ -50,7 +54,9 @@ struct round_record {
   uint64_t version = 0;           ///< global version after the round
   std::vector<participant_record> participants;
   std::vector<uint32_t> skipped;  ///< clients the plan left out (no plan fits their memory)
-  std::vector<late_record> late;  ///< late updates handled while this round was open
+  /// Late outcomes handled after the previous round closed, up to this
+  /// round's close (while it was open, or between the two rounds).
+  std::vector<late_record> late;
   uint64_t late_bytes_up = 0;     ///< bytes of those late updates
   double score = 0;               ///< eval metric of the global adapter after the round
   double eval_loss = 0;
@@ -62,10 +68,15 @@ struct round_record {
   double wall_s = 0;              ///< wall seconds since the run started
 
   double mean_rank() const;       ///< of the plan
+  /// Means over the on-time participants that measured them: F and F^ of
+  /// FAH-QLoRA's stage 1. False when none did.
+  bool client_losses(double& loss, double& loss_cf) const;
   uint32_t on_time() const;
   uint32_t missed() const;        ///< participants not on time (late or failed)
   uint32_t late_merged() const;
   uint32_t late_rejected() const;
+  uint32_t late_failed() const;
+  uint32_t failed() const;        ///< participants whose training failed before the round closed
   uint64_t bytes_up() const;      ///< on-time and late payloads received in this round
   uint64_t bytes_down() const;
 };
@@ -99,8 +110,9 @@ private:
   std::map<uint32_t, client_update> updates_;
 };
 
-/// Folds round records (and late updates handled after the last round) into
-/// the run summary. time_to_target_s is the close time of the first round
+/// Folds round records (and late outcomes handled after the last round) into
+/// the run summary; the summary's totals are the sums of the rounds' and the
+/// after-the-last-round counts. time_to_target_s is the close time of the first round
 /// whose score reached `target`. `peak_memory_mb` (by tier) is passed through.
 run_summary summarize(const std::vector<round_record>& rounds,
                       const std::vector<late_record>& after_last, uint64_t bytes_after_last,

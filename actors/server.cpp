@@ -1,5 +1,6 @@
 #include "actors/server.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -17,13 +18,12 @@ namespace fedq::actors {
 
 namespace {
 
-/// An event of the round loop: an update arriving, a round's deadline, or
-/// (virtual clock) a moment when an offline client comes back.
+/// An event of the round loop: an update (or failure) arriving, a round's
+/// deadline, or (virtual clock) a moment when an offline client comes back.
 struct event {
-  bool deadline = false;
-  uint32_t client = 0;
-  uint32_t round = 0;
-  bool wake = false;
+  enum kind_t { arrival, deadline, wake } kind = arrival;
+  uint32_t client = 0;  ///< arrival
+  uint32_t round = 0;   ///< arrival, deadline
 };
 
 /// What came back for a task: an update, or the reason there is none.
@@ -53,14 +53,13 @@ struct server_state {
   std::map<uint32_t, scheduling::task_timing> timing;  // virtual clock: of the task in flight
   std::unique_ptr<scheduling::environment> env;        // virtual clock only
   std::vector<double> peak_memory_mb;                  // by tier
-  double cf_loss = 0;                                  // counterfactual eval loss of the last round
-  uint32_t cf_rank = 0;
   bool wake_pending = false;
   bool idle_unplannable = false;  // the last plan left every idle client out
   round_book book;
   std::vector<round_record> records;
-  std::vector<late_record> after_last;
-  uint64_t after_last_bytes = 0;
+  // Late outcomes handled while no round is open: they go to the next
+  // round's record, or (once no round will open) after the last one.
+  std::vector<std::pair<late_record, uint64_t>> between;
   blob global;
   blob round_base;  // the global the open round's clients started from
   uint64_t version = 0;
@@ -104,7 +103,7 @@ struct server_state {
     if (idle.empty()) {
       if (std::isfinite(next_back) && !wake_pending) { // everyone idle is offline: wait for one
         wake_pending = true;
-        queue.push(next_back, event{false, 0, 0, true});
+        queue.push(next_back, event{event::wake});
       }
       return false;
     }
@@ -155,8 +154,9 @@ struct server_state {
     f.mean_rank = r.mean_rank();
     f.loss = r.eval_loss;
     f.loss_prev = records.size() > 1 ? records[records.size() - 2].eval_loss : r.eval_loss;
-    f.cf_rank = cf_rank;
-    f.loss_cf = cf_loss;
+    double prev_cf = 0;
+    f.has_client_loss = r.client_losses(f.client_loss, f.client_loss_cf) && records.size() > 1 &&
+                        records[records.size() - 2].client_losses(f.client_loss_prev, prev_cf);
     return f;
   }
 
@@ -180,7 +180,8 @@ struct server_state {
       const auto& info = opts().clients[a.client];
       train_task task{plan.round, version, a.client, a.rank, a.steps,
                       scheduling::mix_seed(opts().seed, a.client, plan.round), a.bits,
-                      serialization::encode(compute::truncate(global_adapter, a.rank))};
+                      serialization::encode(compute::truncate(global_adapter, a.rank)),
+                      opts().local_validation ? std::max(opts().r_min, a.rank - 1) : 0};
       participant_record p;
       p.client = a.client;
       p.tier = info.tier;
@@ -196,7 +197,7 @@ struct server_state {
                                 p.bytes_down, a.bits};
         auto tt = env->time_task(a.client, plan.round, t, w);
         timing[a.client] = tt;
-        queue.push(t + tt.total_s(), event{false, a.client, plan.round});
+        queue.push(t + tt.total_s(), event{event::arrival, a.client, plan.round});
       }
       uint32_t client = a.client, round = plan.round;
       self->request(s->clients.at(client), caf::infinite, std::move(task))
@@ -211,10 +212,13 @@ struct server_state {
       spdlog::warn("round {}: client {} left out: no plan fits its memory", plan.round, id);
     round_base = global;
     book.open(plan.round, t, plan.deadline_s, plan.decision_us, std::move(parts), plan.skipped);
+    for (auto& [l, bytes] : between) // handled since the previous round closed
+      book.late(std::move(l), bytes);
+    between.clear();
     ++next_round;
     if (opts().mode == round_mode::deadline) {
       if (virtual_clock())
-        queue.push(t + plan.deadline_s, event{true, 0, plan.round});
+        queue.push(t + plan.deadline_s, event{event::deadline, 0, plan.round});
       else
         self->delayed_send(caf::actor_cast<server_actor>(self),
                            std::chrono::duration_cast<std::chrono::microseconds>(
@@ -226,12 +230,12 @@ struct server_state {
   void on_answer(uint32_t client, uint32_t round, answer a) {
     answers[{client, round}] = std::move(a);
     if (!virtual_clock())
-      queue.push(wall(), event{false, client, round});
+      queue.push(wall(), event{event::arrival, client, round});
     pump();
   }
 
   void on_deadline_timer(uint32_t round) {
-    queue.push(wall(), event{true, 0, round});
+    queue.push(wall(), event{event::deadline, 0, round});
     pump();
   }
 
@@ -244,13 +248,13 @@ struct server_state {
       if (queue.empty())
         break;
       const auto& top = queue.top();
-      if (!top.event.deadline && !answers.count({top.event.client, top.event.round}))
+      if (top.event.kind == event::arrival && !answers.count({top.event.client, top.event.round}))
         break; // its result is still being computed
       auto e = queue.pop();
       now = std::max(now, e.time);
-      if (e.event.wake) {
+      if (e.event.kind == event::wake) {
         wake_pending = false; // the loop's next turn tries to start a round
-      } else if (e.event.deadline) {
+      } else if (e.event.kind == event::deadline) {
         if (book.is_open() && book.round() == e.event.round)
           close_round();
       } else {
@@ -280,7 +284,7 @@ struct server_state {
         if (book.complete())
           close_round();
       } else {
-        record_late({client, round, t, 0, false, 0, "training failed: " + a.error}, 0);
+        record_late({client, round, t, 0, false, 0, a.error, true}, 0);
       }
       return;
     }
@@ -326,17 +330,15 @@ struct server_state {
     if (r.merged)
       spdlog::info("late update from client {} (round {}, staleness {}) merged with weight {:.3f}",
                    r.client, r.from_round, r.staleness, r.weight);
-    else
+    else if (!r.failed)
       spdlog::warn("late update from client {} (round {}) rejected: {}", r.client, r.from_round,
                    r.reason);
     if (s->observer)
       s->observer->on_late(r);
-    if (book.is_open()) {
+    if (book.is_open())
       book.late(std::move(r), bytes);
-    } else {
-      after_last.push_back(std::move(r));
-      after_last_bytes += bytes;
-    }
+    else
+      between.emplace_back(std::move(r), bytes);
   }
 
   void close_round() {
@@ -373,11 +375,6 @@ struct server_state {
     rec.client_scores = std::move(ev.client_scores);
     rec.fairness = ev.fairness;
     rec.version = version;
-    if (opts().counterfactual) { // FAH-QLoRA's stage 1: the loss one rank below the mean
-      cf_rank = static_cast<uint32_t>(std::max<long>(1, std::lround(rec.mean_rank()) - 1));
-      auto truncated = compute::truncate(serialization::decode(global), cf_rank);
-      cf_loss = compute::evaluate(*s->backbone, truncated, s->eval.global.items).loss;
-    }
     rec.wall_s = wall();
     if (s->observer)
       s->observer->on_round(rec);
@@ -391,8 +388,14 @@ struct server_state {
   void maybe_finish() {
     if (!dispatched_at.empty())
       return; // updates still in flight: they are merged (or rejected) before the end
+    std::vector<late_record> after_last;
+    uint64_t after_last_bytes = 0;
+    for (auto& [l, bytes] : between) {
+      after_last.push_back(std::move(l));
+      after_last_bytes += bytes;
+    }
     auto summary = summarize(records, after_last, after_last_bytes, opts().target, peak_memory_mb);
-    if (!after_last.empty()) {
+    if (std::any_of(after_last.begin(), after_last.end(), [](const auto& l) { return l.merged; })) {
       auto ev = evaluate(); // the final model includes the updates merged after the last round
       summary.final_score = ev.score;
       summary.final_loss = ev.loss;

@@ -40,7 +40,8 @@ struct server_options {
   uint64_t seed = 1;
   uint32_t tokens_per_step = 0;    ///< for the cost model
   compute::payload_size payload;   ///< for the scheduler's byte model
-  bool counterfactual = false;     ///< evaluate the global adapter one rank below the plan's mean (fah)
+  uint32_t r_min = 1;
+  bool local_validation = false;   ///< clients measure F and F^ after training (fah, waterfill)
   scheduling::cost_options cost;
   std::vector<scheduling::tier_profile> tiers;
   std::vector<client_info> clients;

@@ -393,6 +393,7 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   o.stop_at_target = c.run.stop_at_target;
   o.max_clock_s = c.run.max_clock_s;
   o.r_max = c.scheduler.r_max;
+  o.r_min = c.scheduler.r_min;
   o.seed = c.seed;
   o.tokens_per_step = s.train.batch_size * s.model.max_len;
   o.payload = compute::adapter_size(s.model);

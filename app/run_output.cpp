@@ -52,6 +52,10 @@ void run_output::on_round(const actors::round_record& r) {
       j["loss_before"] = p.loss_before;
       j["loss_after"] = p.loss_after;
       j["memory_mb"] = p.memory_mb;
+      if (p.val_loss >= 0) {
+        j["val_loss"] = p.val_loss;
+        j["val_loss_cf"] = p.val_loss_cf;
+      }
     }
     if (!p.error.empty())
       j["error"] = p.error;
@@ -65,6 +69,8 @@ void run_output::on_round(const actors::round_record& r) {
       j["weight"] = l.weight;
     else
       j["reason"] = l.reason;
+    if (l.failed)
+      j["failed"] = true;
     late.push_back(std::move(j));
   }
   json line{{"round", r.round},
@@ -79,6 +85,7 @@ void run_output::on_round(const actors::round_record& r) {
             {"missed", r.missed()},
             {"late_merged", r.late_merged()},
             {"late_rejected", r.late_rejected()},
+            {"failed", r.failed() + r.late_failed()},
             {"bytes_up", r.bytes_up()},
             {"bytes_down", r.bytes_down()},
             {"score", r.score},
@@ -123,6 +130,9 @@ void run_output::write_summary(const actors::run_summary& s, double target, cons
          {"late_merged", s.late_merged},
          {"late_rejected", s.late_rejected},
          {"failed", s.failed},
+         {"after_last_round", {{"late_merged", s.after_last_merged},
+                               {"late_rejected", s.after_last_rejected},
+                               {"failed", s.after_last_failed}}},
          {"clock", virtual_ ? "virtual" : "wall"},
          {"clock_s", s.clock_s},
          {"wall_s", s.wall_s},

@@ -45,17 +45,6 @@ void axpy(std::vector<float>& y, const std::vector<float>& x, double w) {
 
 } // namespace
 
-adapter_payload zero_pad(const adapter_payload& p, uint32_t r_max) {
-  adapter_payload out{{}, p.dense};
-  for (const auto& l : p.lora) {
-    if (l.rank > r_max)
-      throw std::invalid_argument("LoRA pair '" + l.name + "' has rank " +
-                                  std::to_string(l.rank) + " > r_max " + std::to_string(r_max));
-    out.lora.push_back(relayout(l, r_max));
-  }
-  return out;
-}
-
 adapter_payload truncate(const adapter_payload& p, uint32_t rank) {
   adapter_payload out{{}, p.dense};
   for (const auto& l : p.lora)
@@ -63,37 +52,58 @@ adapter_payload truncate(const adapter_payload& p, uint32_t rank) {
   return out;
 }
 
-adapter_payload weighted_average(const std::vector<adapter_payload>& updates,
-                                 const std::vector<double>& weights, uint32_t r_max) {
+adapter_payload weighted_average(const adapter_payload& base, const std::vector<adapter_payload>& updates,
+                                 const std::vector<double>& weights) {
   if (updates.empty() || updates.size() != weights.size())
     throw std::invalid_argument("weighted_average needs one weight per update, and an update");
   double total = 0;
   for (double w : weights) {
-    if (w < 0)
-      throw std::invalid_argument("weighted_average: negative weight");
+    if (!(w >= 0) || !std::isfinite(w))
+      throw std::invalid_argument("weighted_average: a weight is negative or not finite");
     total += w;
   }
   if (total <= 0)
     throw std::invalid_argument("weighted_average: weights sum to zero");
-  adapter_payload acc = zero_pad(updates.front(), r_max);
-  for (auto& l : acc.lora) {
-    std::fill(l.a.begin(), l.a.end(), 0.0f);
-    std::fill(l.b.begin(), l.b.end(), 0.0f);
+  for (const auto& u : updates) {
+    check_same_modules(base, u);
+    for (size_t i = 0; i < u.lora.size(); ++i)
+      if (u.lora[i].rank > base.lora[i].rank)
+        throw std::invalid_argument("LoRA pair '" + u.lora[i].name + "' has rank " + std::to_string(u.lora[i].rank) +
+                                    " > the global rank " + std::to_string(base.lora[i].rank));
   }
-  for (auto& d : acc.dense)
-    std::fill(d.values.begin(), d.values.end(), 0.0f);
-  for (size_t k = 0; k < updates.size(); ++k) {
-    check_same_modules(acc, updates[k]);
-    adapter_payload padded = zero_pad(updates[k], r_max);
-    double w = weights[k] / total;
-    for (size_t i = 0; i < acc.lora.size(); ++i) {
-      axpy(acc.lora[i].a, padded.lora[i].a, w);
-      axpy(acc.lora[i].b, padded.lora[i].b, w);
+  adapter_payload next = base;
+  for (size_t i = 0; i < next.lora.size(); ++i) {
+    auto& g = next.lora[i];  // A (r, d_in), B (d_out, r)
+    std::vector<double> covered(g.rank, 0.0);  // per component: the weight of the clients that trained it
+    for (size_t k = 0; k < updates.size(); ++k)
+      for (uint32_t j = 0; j < updates[k].lora[i].rank; ++j)
+        covered[j] += weights[k];
+    for (uint32_t j = 0; j < g.rank; ++j) {
+      if (covered[j] <= 0)
+        continue;  // nobody trained it: the base's value stays
+      std::fill_n(g.a.begin() + size_t{j} * g.d_in, g.d_in, 0.0f);
+      for (uint32_t row = 0; row < g.d_out; ++row)
+        g.b[size_t{row} * g.rank + j] = 0.0f;
     }
-    for (size_t i = 0; i < acc.dense.size(); ++i)
-      axpy(acc.dense[i].values, padded.dense[i].values, w);
+    for (size_t k = 0; k < updates.size(); ++k) {
+      const auto& u = updates[k].lora[i];
+      for (uint32_t j = 0; j < u.rank; ++j) {
+        if (covered[j] <= 0)
+          continue;
+        double w = weights[k] / covered[j];
+        for (uint32_t col = 0; col < g.d_in; ++col)
+          g.a[size_t{j} * g.d_in + col] += static_cast<float>(w * u.a[size_t{j} * u.d_in + col]);
+        for (uint32_t row = 0; row < g.d_out; ++row)
+          g.b[size_t{row} * g.rank + j] += static_cast<float>(w * u.b[size_t{row} * u.rank + j]);
+      }
+    }
   }
-  return acc;
+  for (auto& d : next.dense)
+    std::fill(d.values.begin(), d.values.end(), 0.0f);
+  for (size_t k = 0; k < updates.size(); ++k)
+    for (size_t i = 0; i < next.dense.size(); ++i)
+      axpy(next.dense[i].values, updates[k].dense[i].values, weights[k] / total);
+  return next;
 }
 
 double lora_norm(const adapter_payload& p, uint32_t from) {

@@ -9,19 +9,23 @@ namespace fedq::compute {
 
 using serialization::adapter_payload;
 
-/// Zero-pads every LoRA pair to rank r_max: A (r, d_in) gains zero rows,
-/// B (d_out, r) gains zero columns. Throws if a pair's rank exceeds r_max.
-adapter_payload zero_pad(const adapter_payload& p, uint32_t r_max);
-
 /// Keeps the first `rank` rows of A and columns of B (pairs already at or
 /// below `rank` are kept whole).
 adapter_payload truncate(const adapter_payload& p, uint32_t rank);
 
-/// Weighted average of zero-padded adapters: every pair comes out at r_max.
-/// Weights need not sum to one (sample counts): they are normalized.
-/// Throws std::invalid_argument if the adapters do not have the same modules.
-adapter_payload weighted_average(const std::vector<adapter_payload>& updates,
-                                 const std::vector<double>& weights, uint32_t r_max);
+/// The round's aggregate, relative to the global `base` the clients started
+/// from: next = base + sum_k w_k (x_k - base), where a client contributes to
+/// a rank component j (row j of A, column j of B) only if its rank covers j,
+/// and the weights are renormalized over the clients that have j. A
+/// component that no client trained keeps the base's value, so a low-rank
+/// client never zeroes what a higher-rank client or an earlier round trained
+/// (plain zero-padding would, and a component with A = B = 0 gets no
+/// gradient again). Dense tensors (the head) are the weighted average of
+/// all. Weights need not sum to one (sample counts, or ||B A||). The result
+/// has the base's rank. Throws std::invalid_argument when the modules
+/// differ, a rank exceeds the base's, or the weights are not usable.
+adapter_payload weighted_average(const adapter_payload& base, const std::vector<adapter_payload>& updates,
+                                 const std::vector<double>& weights);
 
 /// ||B A||_F summed in squares over the LoRA pairs, computed as
 /// sqrt(trace((B^T B)(A A^T))) per pair without forming B A (HetLoRA's

@@ -102,10 +102,14 @@ time_trace read_bandwidth_trace(const std::string& path) {
 }
 
 time_trace read_availability_trace(const std::string& path) {
-  return read_time_trace(path, {"online"}, [](const auto& row, const std::string& where) {
+  auto tr = read_time_trace(path, {"online"}, [](const auto& row, const std::string& where) {
     if (row[0] != 0 && row[0] != 1)
       throw std::runtime_error(where + ": online must be 1 (online) or 0 (offline)");
   });
+  const auto& online = tr.values[0];
+  if (std::none_of(online.begin(), online.end(), [](double v) { return v != 0; }))
+    throw std::runtime_error(path + ": every row is 0 (offline): no client of this tier could ever train");
+  return tr;
 }
 
 double bandwidth_multiplier(const std::string& pattern, uint64_t seed, uint32_t client, double t) {
@@ -161,6 +165,12 @@ const std::vector<double>& environment::periods_until(uint32_t client, double t)
   if (auto it = availability_.find(tier_id); it != availability_.end()) {
     // The tier's trace, replayed from this client's seeded offset.
     const auto& tr = it->second;
+    const auto& online = tr.values[0];
+    if (std::all_of(online.begin(), online.end(), [](double v) { return v != 0; })) {
+      if (p.empty())
+        p.push_back(0.0); // a trace that is always 1: always online, no boundary ever
+      return p;
+    }
     double offset = tr.period_s * unit_uniform(mix_seed(seed_, client, 0xa7));
     if (p.empty()) {
       p.push_back(0.0);
@@ -173,7 +183,8 @@ const std::vector<double>& environment::periods_until(uint32_t client, double t)
       size_t k = tr.row_at(cur + offset);
       double x = std::fmod(cur + offset, tr.period_s);
       double row_end = k + 1 < tr.time_s.size() ? tr.time_s[k + 1] : tr.period_s;
-      double next = cur + (row_end - x);
+      // At least a tiny step, so that rounding can never stall the walk.
+      double next = std::max(cur + (row_end - x), cur + 1e-9 * std::max(1.0, std::abs(cur)));
       bool online_now = p.size() % 2 == 1; // odd size: the last boundary started an online period
       bool online_next = tr.values[0][tr.row_at(next + offset)] != 0;
       if (online_next != online_now)
@@ -219,7 +230,7 @@ task_timing environment::time_task(uint32_t client, uint32_t round, double t, co
       cur = next_online(client, cur);
       const auto& p = periods_until(client, cur);
       auto i = std::upper_bound(p.begin(), p.end(), cur) - p.begin() - 1;
-      double end = p[i + 1];
+      double end = size_t(i) + 1 < p.size() ? p[i + 1] : INFINITY; // none: online for good
       if (cur + busy <= end) {
         cur += busy;
         break;

@@ -1,7 +1,8 @@
 // FAH-QLoRA's two-stage rank scheduler (brief, section 3): warm-up profiling
-// of each client's alpha_n and t_lora,n; stage 1 moves the mean rank by the
-// sign of the loss-decrease-rate difference against a counterfactual at
-// r_bar - 1; stage 2 solves P1 (IPOPT, or exactly by water-filling) and rounds.
+// of each client's alpha_n and t_lora,n; stage 1 is sign-gradient ascent of
+// the mean rank on the loss decrease rate, against a counterfactual at
+// r_bar - 1 that the clients measure on their own trained adapters; stage 2
+// solves P1 (IPOPT, or exactly by water-filling) and rounds.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -46,7 +47,7 @@ public:
         ranks.push_back(k == 0 ? static_cast<uint32_t>(cap) : o_.r_min);
     } else {
       const auto& f = in.feedback;
-      if (f.valid && f.round >= 2 && f.cf_rank > 0 && f.duration_s > 0)
+      if (f.valid && f.round >= 2 && f.has_client_loss)
         stage1(prob, f);
       prob.total = std::round(r_bar_ * used.size());
       auto s = solve(prob);
@@ -64,19 +65,28 @@ private:
     return ipopt_ ? solve_p1_ipopt(prob) : solve_p1_waterfill(prob);
   }
 
-  /// R = (F_prev - F) / T observed; R^ = (F_prev - F^) / T^ with F^ the loss
-  /// at r^ = r_bar - 1 and T^ the model's round time there; the mean rank
-  /// moves against sign((R^ - R) / (r^ - r_bar)) by rank_step.
+  /// Stage 1: R = (F_prev - F) / T at r_bar and R^ = (F_prev - F^) / T^ at
+  /// r^ = max(r_min, r_bar - 1), both T from the time model (P1's optimum
+  /// with the sum of ranks at N r_bar and N r^), F and F^ the clients'
+  /// losses. Sign-gradient ascent: s = sign((R^ - R) / (r_bar - r^)) =
+  /// sign(R^ - R); s > 0 (the lower rank decreases the loss faster per
+  /// second) lowers r_bar by rank_step, s < 0 raises it. At r_min, r^ = r_bar
+  /// and r_bar stays.
   void stage1(p1_problem prob, const round_feedback& f) {
-    double r_hat = r_bar_ - 1;
-    prob.total = std::round(std::max<double>(o_.r_min, r_hat) * prob.a.size());
+    double r_hat = std::max<double>(o_.r_min, r_bar_ - 1);
+    if (r_hat >= r_bar_)
+      return;
+    prob.total = std::round(r_bar_ * prob.a.size());
+    double t = solve(prob).round_s;
+    prob.total = std::round(r_hat * prob.a.size());
     double t_hat = solve(prob).round_s;
-    double rate = (f.loss_prev - f.loss) / f.duration_s;
-    double rate_hat = (f.loss_prev - f.loss_cf) / t_hat;
-    double slope = (rate_hat - rate) / (r_hat - r_bar_);
-    if (slope > 0)
+    if (!(t > 0) || !(t_hat > 0))
+      return;
+    double rate = (f.client_loss_prev - f.client_loss) / t;
+    double rate_hat = (f.client_loss_prev - f.client_loss_cf) / t_hat;
+    if (rate_hat > rate)
       r_bar_ -= o_.rank_step;
-    else if (slope < 0)
+    else if (rate_hat < rate)
       r_bar_ += o_.rank_step;
     r_bar_ = std::clamp<double>(r_bar_, o_.r_min, o_.r_max);
   }

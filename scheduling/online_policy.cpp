@@ -4,15 +4,16 @@
 //     that raises the on-time clients per second; q moves towards the
 //     fraction of clients that should be on time (on_time_target), from what
 //     arrived.
-//  2. Per client, the largest (rank, bits, steps) predicted to finish by the
-//     deadline with a margin of `safety` standard deviations of its own
-//     observed speed and bandwidth, within its memory; a client that cannot
-//     make it even at r_min and min_steps trains anyway and is merged late.
+//  2. Per client, the largest rank (then the most steps, then the highest
+//     precision) predicted to finish by the deadline with a margin of
+//     `safety` standard deviations of its own observed speed and bandwidth,
+//     within its memory; a client that cannot make it even at r_min and
+//     min_steps trains anyway and is merged late.
 //  3. The mean-rank budget follows the observed loss decrease per second:
 //     it keeps moving in one direction while the rate improves, and turns
 //     back when it drops; or, with `bandit`, a UCB1 bandit over rank arms
 //     picks it, rewarded by that rate. Ranks over the budget are trimmed to a
-//     water level.
+//     water level, and the time a trimmed rank frees goes back to steps.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -85,8 +86,16 @@ public:
     for (const auto* c : used)
       ch.push_back(choose(*c, in, p.deadline_s));
 
-    // 3. Trim on-time ranks to the budget's water level.
+    // 3. Trim on-time ranks to the budget's water level; a trimmed rank
+    //    frees time, given back as steps.
     trim(ch, static_cast<uint64_t>(std::llround(r_bar_ * ch.size())));
+    for (size_t i = 0; i < used.size(); ++i)
+      if (ch[i].on_time)
+        for (uint32_t st = o_.local_steps; st > ch[i].steps; --st)
+          if (safe(*used[i], in, ch[i].rank, st, ch[i].bits) <= p.deadline_s) {
+            ch[i].steps = st;
+            break;
+          }
     for (size_t i = 0; i < used.size(); ++i) {
       auto w = work_for(in, ch[i].rank, ch[i].steps, ch[i].bits);
       p.clients.push_back({used[i]->id, ch[i].rank, ch[i].steps, est_.predict(*used[i], w), ch[i].bits});
@@ -115,8 +124,10 @@ private:
   }
 
   void adapt(const round_feedback& f) {
-    if (!f.valid)
-      return;
+    if (!f.valid || (adapted_ && f.round == adapted_round_))
+      return; // no round closed since the last plan (it fit no client): nothing new to learn
+    adapted_ = true;
+    adapted_round_ = f.round;
     q_ = std::clamp(q_ + 0.5 * (o_.on_time_target - f.on_time_fraction), 0.05, 1.0);
     if (f.duration_s <= 0 || f.round == 0)
       return;
@@ -162,8 +173,11 @@ private:
     r_bar_ = arms_[arm_];
   }
 
-  /// The largest rank (then the most steps) over the backbone formats that is
-  /// predicted to make the deadline; the quickest r_min plan when none does.
+  /// The largest rank over the step counts (local_steps down to min_steps)
+  /// and backbone formats that is predicted to make the deadline, then the
+  /// most steps at that rank, then the highest precision; the quickest
+  /// r_min plan when none does. (Rank first: on the quickstart it reached a
+  /// higher final score than steps first at about the same time-to-target.)
   choice choose(const client_view& c, const plan_input& in, double deadline) const {
     choice best;
     double quickest = std::numeric_limits<double>::infinity();
@@ -191,7 +205,7 @@ private:
         if (r > best.rank) // ties keep the higher precision (listed first)
           best = {r, steps, b, true};
       }
-      if (best.on_time || steps == 1)
+      if (steps == 1)
         break;
     }
     return best.on_time ? best : fallback;
@@ -234,6 +248,8 @@ private:
   size_t arm_ = 0;
   double scale_ = 0;
   std::map<uint32_t, size_t> arm_of_round_;  // round -> arm its plan played
+  bool adapted_ = false;
+  uint32_t adapted_round_ = 0;  // the closed round whose feedback was applied last
 };
 
 } // namespace

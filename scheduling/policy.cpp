@@ -82,7 +82,7 @@ const std::vector<std::string>& policy_names() {
   return names;
 }
 
-bool needs_counterfactual(const std::string& policy) {
+bool needs_local_validation(const std::string& policy) {
   return policy == "fah" || policy == "waterfill";
 }
 

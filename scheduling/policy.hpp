@@ -27,6 +27,10 @@ struct telemetry {
   double transfer_s = 0;       ///< moving the payloads, on the run's clock
   std::string bits = "fp32";   ///< the backbone format it trained on
   uint32_t trained_rank = 0;   ///< the rank it was asked to train at
+  /// Local validation loss right after training, and with the rank tail
+  /// zeroed (to the task's validate_rank); measured only when the task asks (< 0: not).
+  double val_loss = -1;
+  double val_loss_cf = -1;
 };
 
 /// A client the server wants to use this round.
@@ -45,10 +49,16 @@ struct round_feedback {
   double duration_s = 0;        ///< start to close, on the run's clock
   double on_time_fraction = 0;  ///< participants that arrived by the deadline
   double mean_rank = 0;         ///< of the round's plan
-  double loss = 0;              ///< global eval loss after the round (F)
-  double loss_prev = 0;         ///< the same after the round before (F_prev)
-  uint32_t cf_rank = 0;         ///< rank of the counterfactual evaluation; 0 = none
-  double loss_cf = 0;           ///< global eval loss truncated to cf_rank
+  double loss = 0;              ///< global eval loss after the round
+  double loss_prev = 0;         ///< the same after the round before
+  /// FAH-QLoRA's stage 1 (needs_local_validation): F, the mean over the
+  /// round's on-time clients of the local validation loss each measured
+  /// right after its training; F_prev, the same of the round before; F^,
+  /// the same with each client's rank tail zeroed (rank - 1, at least r_min).
+  bool has_client_loss = false;
+  double client_loss = 0;       ///< F
+  double client_loss_prev = 0;  ///< F_prev
+  double client_loss_cf = 0;    ///< F^
 };
 
 /// Everything a policy may look at to plan one round.
@@ -127,9 +137,10 @@ std::unique_ptr<policy> make_policy(const policy_options& opts, policy_context c
 /// Names make_policy accepts.
 const std::vector<std::string>& policy_names();
 
-/// Whether the policy reads round_feedback::loss_cf (the server then
-/// evaluates the global adapter truncated to one rank below the last plan's mean).
-bool needs_counterfactual(const std::string& policy);
+/// Whether the policy reads round_feedback's client losses: the server then
+/// asks every client to measure its local validation loss after training,
+/// with and without its rank tail.
+bool needs_local_validation(const std::string& policy);
 
 /// The work a client does at `rank` under `in`'s payload model.
 work_item work_for(const plan_input& in, uint32_t rank, uint32_t steps,

@@ -22,15 +22,6 @@ adapter_payload one_pair(uint32_t rank, std::vector<float> a, std::vector<float>
 
 } // namespace
 
-TEST_CASE("zero-padding appends zero rows to A and zero columns to B") {
-  // A (1, 2) = [1 2]; B (2, 1) = [3; 4]
-  auto p = compute::zero_pad(one_pair(1, {1, 2}, {3, 4}), 3);
-  const auto& l = p.lora[0];
-  CHECK(l.rank == 3);
-  CHECK(l.a == std::vector<float>{1, 2, 0, 0, 0, 0});  // (3, 2)
-  CHECK(l.b == std::vector<float>{3, 0, 0, 4, 0, 0});  // (2, 3)
-}
-
 TEST_CASE("truncation keeps the first rows of A and columns of B") {
   // A (2, 2) = [1 2; 5 6]; B (2, 2) = [3 7; 4 8]
   auto t = compute::truncate(one_pair(2, {1, 2, 5, 6}, {3, 7, 4, 8}), 1);
@@ -41,33 +32,55 @@ TEST_CASE("truncation keeps the first rows of A and columns of B") {
   CHECK(compute::truncate(t, 4).lora[0].a == t.lora[0].a);
 }
 
-TEST_CASE("heterogeneous ranks are averaged zero-padded and weighted by samples") {
-  // client x: rank 1, 100 samples; client y: rank 2, 300 samples
+TEST_CASE("heterogeneous ranks: each component is averaged over the clients that trained it") {
+  // client x: rank 1, 100 samples; client y: rank 2, 300 samples; base at rank 2
+  auto base = one_pair(2, {9, 9, 9, 9}, {9, 9, 9, 9}, {0, 0});
   auto x = one_pair(1, {1, 2}, {3, 4}, {1, 1});
   auto y = one_pair(2, {5, 6, 7, 8}, {9, 10, 11, 12}, {5, -3});
-  auto g = compute::weighted_average({x, y}, {100, 300}, 2);
+  auto g = compute::weighted_average(base, {x, y}, {100, 300});
   const auto& l = g.lora[0];
   REQUIRE(l.rank == 2);
-  // A: row 0 = 0.25*[1 2] + 0.75*[5 6]; row 1 = 0.25*[0 0] + 0.75*[7 8]
+  // A: row 0 = 0.25*[1 2] + 0.75*[5 6]; row 1 only y has: [7 8]
   CHECK(l.a[0] == Approx(4.0));
   CHECK(l.a[1] == Approx(5.0));
-  CHECK(l.a[2] == Approx(5.25));
-  CHECK(l.a[3] == Approx(6.0));
-  // B (2, 2): x padded = [3 0; 4 0]; y = [9 10; 11 12]
+  CHECK(l.a[2] == Approx(7.0));
+  CHECK(l.a[3] == Approx(8.0));
+  // B (2, 2): column 0 = 0.25*[3; 4] + 0.75*[9; 11]; column 1 = y's [10; 12]
   CHECK(l.b[0] == Approx(0.25 * 3 + 0.75 * 9));
-  CHECK(l.b[1] == Approx(0.75 * 10));
+  CHECK(l.b[1] == Approx(10.0));
   CHECK(l.b[2] == Approx(0.25 * 4 + 0.75 * 11));
-  CHECK(l.b[3] == Approx(0.75 * 12));
+  CHECK(l.b[3] == Approx(12.0));
+  // the head: every client has it
   CHECK(g.dense[0].values[0] == Approx(4.0));
   CHECK(g.dense[0].values[1] == Approx(-2.0));
 }
 
-TEST_CASE("adapters with different modules are not averaged") {
-  auto x = one_pair(1, {1, 2}, {3, 4});
-  auto y = x;
-  y.lora[0].name = "other";
-  CHECK_THROWS_WITH(compute::weighted_average({x, y}, {1, 1}, 2), Catch::Contains("do not match"));
-  CHECK_THROWS(compute::zero_pad(one_pair(2, {1, 2, 3, 4}, {1, 2, 3, 4}), 1));
+TEST_CASE("components that no client trained keep the base's values") {
+  // r_max 4, base nonzero everywhere; two rank-2 updates
+  adapter_payload base;
+  base.lora.push_back(lora_pair{"m", 2, 2, 4, {1, 1, 2, 2, 3, 3, 4, 4}, {1, 2, 3, 4, 5, 6, 7, 8}});
+  base.dense.push_back({"head.bias", {2}, {0, 0}});
+  auto x = one_pair(2, {10, 10, 20, 20}, {10, 20, 30, 40}, {1, 1});
+  auto y = one_pair(2, {30, 30, 40, 40}, {50, 60, 70, 80}, {3, 3});
+  auto g = compute::weighted_average(base, {x, y}, {1, 1});
+  const auto& l = g.lora[0];
+  REQUIRE(l.rank == 4);
+  // A (4, 2): rows 0-1 averaged, rows 2-3 the base's
+  CHECK(l.a == std::vector<float>{20, 20, 30, 30, 3, 3, 4, 4});
+  // B (2, 4): columns 0-1 averaged, columns 2-3 the base's
+  CHECK(l.b == std::vector<float>{30, 40, 3, 4, 50, 60, 7, 8});
+  CHECK(g.dense[0].values == std::vector<float>{2, 2});
+}
+
+TEST_CASE("a component trained by one client is that client's, whatever the others' weight") {
+  auto base = one_pair(2, {0, 0, 0, 0}, {0, 0, 0, 0});
+  auto low = one_pair(1, {1, 1}, {1, 1});
+  auto high = one_pair(2, {2, 2, 5, 6}, {2, 7, 2, 8});
+  auto g = compute::weighted_average(base, {low, high}, {1000, 1});
+  CHECK(g.lora[0].a[2] == Approx(5.0));  // not shrunk by the rank-1 client's weight
+  CHECK(g.lora[0].a[3] == Approx(6.0));
+  CHECK(g.lora[0].b[1] == Approx(7.0));
+  CHECK(g.lora[0].b[3] == Approx(8.0));
 }
 
 TEST_CASE("a late update is mixed in over its own rank and the rest stays") {
@@ -163,6 +176,6 @@ TEST_CASE("HetLoRA self-pruning cuts the tail only when its share of the norm is
 TEST_CASE("norm weighting makes the round average favour the update with the larger B A") {
   std::vector<adapter_payload> ups{one_pair(1, {1, 0}, {1, 0}), one_pair(1, {3, 0}, {1, 0})};
   std::vector<double> w{compute::lora_norm(ups[0]), compute::lora_norm(ups[1])}; // 1 and 3
-  auto avg = compute::weighted_average(ups, w, 1);
+  auto avg = compute::weighted_average(ups[0], ups, w);
   CHECK(avg.lora[0].a[0] == Approx(0.25 * 1 + 0.75 * 3));
 }

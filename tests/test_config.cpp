@@ -87,3 +87,12 @@ TEST_CASE("the setup gives each tier its clients and every client its shard") {
   CHECK(s.model.classes == 4);
   CHECK(s.model.r_max == c.scheduler.r_max);
 }
+
+TEST_CASE("an availability trace that is 0 everywhere is refused at config time, naming the file") {
+  auto path = std::filesystem::temp_directory_path() / "fedq_never_online.csv";
+  std::ofstream(path) << "time_s,online\n0,0\n10,0\n";
+  auto toml = "[[tiers]]\nname = \"cpu-slow\"\ncount = 2\navailability = \"" + path.string() + "\"\n";
+  CHECK_THROWS_WITH(parse_config(toml, "t.toml", {}),
+                    Catch::Contains("fedq_never_online.csv") && Catch::Contains("every row is 0") &&
+                      Catch::Contains("cpu-slow"));
+}

@@ -10,76 +10,11 @@
 #include "app/profile_command.hpp"
 #include "compute/model.hpp"
 #include "scheduling/policy.hpp"
+#include "tests/runtime_helpers.hpp"
 
 using namespace fedq;
+using namespace fedq::test_helpers;
 
-namespace {
-
-/// Collects what the server reports.
-struct recorder : actors::run_observer {
-  std::vector<actors::round_record> rounds;
-  std::vector<actors::late_record> late;
-  void on_round(const actors::round_record& r) override { rounds.push_back(r); }
-  void on_late(const actors::late_record& l) override { late.push_back(l); }
-};
-
-const char* small_model = R"(
-[model]
-d_model = 32
-layers = 1
-heads = 2
-ffn = 64
-max_len = 48
-[train]
-lr = 0.01
-[data]
-samples_per_client = 120
-eval_samples = 200
-min_samples = 8
-)";
-
-/// Two fast clients and one very slow one.
-const char* two_fast_one_slow = R"(
-[[tiers]]
-name = "gpu-fast"
-count = 2
-jitter = 0.0
-[[tiers]]
-name = "cpu-slow"
-count = 1
-compute_factor = 0.05
-jitter = 0.0
-)";
-
-struct run_result {
-  actors::run_summary summary;
-  recorder rec;
-};
-
-run_result run(const std::string& toml, const std::vector<std::string>& overrides) {
-  auto cfg = app::parse_config(std::string(small_model) + toml, "test.toml", overrides);
-  auto setup = app::make_setup(cfg);
-  setup.compute_threads = 2;
-  run_result r;
-  r.summary = actors::run_experiment(setup, &r.rec);
-  return r;
-}
-
-/// Every dispatched task ends as exactly one of: on time, merged late,
-/// rejected late (with a reason), failed.
-void check_nothing_lost(const run_result& r) {
-  uint64_t dispatched = 0;
-  for (const auto& round : r.rec.rounds)
-    dispatched += round.participants.size();
-  const auto& s = r.summary;
-  CHECK(s.on_time + s.late_merged + s.late_rejected + s.failed == dispatched);
-  CHECK(r.rec.late.size() == s.late_merged + s.late_rejected);
-  for (const auto& l : r.rec.late)
-    if (!l.merged)
-      CHECK_FALSE(l.reason.empty());
-}
-
-} // namespace
 
 TEST_CASE("a 3-client run learns the synthetic task") {
   auto r = run(R"(

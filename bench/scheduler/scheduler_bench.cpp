@@ -76,7 +76,7 @@ void report(scenario& s, const round_plan& plan, uint32_t round) {
     v.last.duration_s = v.last.compute_s + v.last.transfer_s;
   }
   s.in.feedback = {true, round, plan.deadline_s, 0.7, 8, 1.0 - 0.01 * round, 1.0 - 0.01 * (round - 1),
-                   7, 1.0 - 0.008 * round};
+                   true, 1.0 - 0.01 * round, 1.0 - 0.01 * (round - 1), 1.0 - 0.008 * round};
 }
 
 } // namespace

@@ -134,3 +134,20 @@ TEST_CASE("an availability trace takes clients offline where it says 0, each fro
   CHECK_THROWS_WITH(read_availability_trace(write_file("fedq_avail_bad.csv", "time_s,online\n0,2\n")),
                     Catch::Contains("fedq_avail_bad.csv:2") && Catch::Contains("1 (online) or 0"));
 }
+
+TEST_CASE("an availability trace that never changes state: all 1 is always online, all 0 is refused") {
+  auto tiers = default_tiers(2, 0, 0);
+  tiers[0].availability = write_file("fedq_avail_ones.csv", "time_s,online\n0,1\n30,1\n60,1\n");
+  environment env(tiers, {0, 0}, cost_options{}, 7);
+  for (uint32_t c = 0; c < 2; ++c) {
+    CHECK(env.online(c, 0.0));
+    CHECK(env.online(c, 1e6));
+    CHECK(env.next_online(c, 12345.0) == 12345.0);
+    auto t = env.time_task(c, 0, 100.0, work());
+    CHECK(t.offline_s == Approx(0.0).margin(1e-9));
+    CHECK(t.total_s() > 0);
+  }
+  auto zeros = write_file("fedq_avail_zeros.csv", "time_s,online\n0,0\n30,0\n");
+  CHECK_THROWS_WITH(read_availability_trace(zeros),
+                    Catch::Contains("fedq_avail_zeros.csv") && Catch::Contains("every row is 0"));
+}

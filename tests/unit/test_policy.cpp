@@ -191,33 +191,71 @@ TEST_CASE("water-filling and IPOPT agree on random P1 instances") {
   }
 }
 
-TEST_CASE("FAH stage 1 moves the mean rank the way the loss-decrease-rate rule says") {
-  auto run = [](double loss_cf) {
-    auto c = ctx(default_tiers(2, 2, 2));
-    auto p = make_policy(opts("waterfill"), c); // r_init 8
-    auto in = three_tier_input();
-    p->plan(in); // warm-up at r_max
-    in.round = 1;
-    p->plan(in); // warm-up at r_min
-    in.round = 2;
-    in.feedback.valid = true;
-    in.feedback.round = 2;
-    in.feedback.duration_s = 10;
-    in.feedback.loss_prev = 1.0;
-    in.feedback.loss = 0.9;  // R = 0.01 per second
-    in.feedback.cf_rank = 7;
-    in.feedback.loss_cf = loss_cf;
-    auto plan = p->plan(in);
-    double sum = 0;
-    for (const auto& a : plan.clients)
-      sum += a.rank;
-    return sum / plan.clients.size();
-  };
-  // Loss at r_bar - 1 barely lower than before: R^ < R, so
-  // (R^ - R) / (r^ - r_bar) > 0 and the mean rank steps down by lambda = 1.
-  CHECK(run(0.999) == Approx(7));
-  // Loss at r_bar - 1 as low as zero: R^ > R, the slope is negative, the mean rank steps up.
-  CHECK(run(0.0) == Approx(9));
+namespace {
+
+/// The mean rank of FAH's plan after stage 1 has seen one round with the
+/// clients' losses F_prev, F and F^ (and a global eval loss that says the opposite).
+double fah_mean_rank_after(double f_prev, double f, double f_cf, uint32_t r_init = 8, uint32_t r_min = 2) {
+  auto c = ctx(default_tiers(2, 2, 2));
+  auto o = opts("waterfill");
+  o.r_init = r_init;
+  o.r_min = r_min;
+  auto p = make_policy(o, c);
+  auto in = three_tier_input();
+  p->plan(in); // warm-up at r_max
+  in.round = 1;
+  p->plan(in); // warm-up at r_min
+  in.round = 2;
+  p->plan(in); // P1 at r_init
+  in.round = 3;
+  in.feedback.valid = true;
+  in.feedback.round = 2;
+  in.feedback.duration_s = 10;
+  in.feedback.loss_prev = f;  // the global eval loss: not what stage 1 reads
+  in.feedback.loss = f_prev;
+  in.feedback.has_client_loss = true;
+  in.feedback.client_loss_prev = f_prev;
+  in.feedback.client_loss = f;
+  in.feedback.client_loss_cf = f_cf;
+  auto plan = p->plan(in);
+  double sum = 0;
+  for (const auto& a : plan.clients)
+    sum += a.rank;
+  return sum / plan.clients.size();
+}
+
+} // namespace
+
+TEST_CASE("FAH stage 1: a faster loss decrease at the lower rank lowers the mean rank") {
+  // F^ well below F: R^ = (F_prev - F^) / T^ > R = (F_prev - F) / T.
+  CHECK(fah_mean_rank_after(1.0, 0.99, 0.90) == Approx(7));
+}
+
+TEST_CASE("FAH stage 1: a faster loss decrease at the current rank raises the mean rank") {
+  // F^ barely below F_prev: R^ < R although T^ < T.
+  CHECK(fah_mean_rank_after(1.0, 0.90, 0.999) == Approx(9));
+}
+
+TEST_CASE("FAH stage 1 at r_min keeps the mean rank, whatever the losses") {
+  CHECK(fah_mean_rank_after(1.0, 0.99, 0.90, 2, 2) == Approx(2));
+  CHECK(fah_mean_rank_after(1.0, 0.90, 0.999, 2, 2) == Approx(2));  // r^ = r_bar: s = 0
+}
+
+TEST_CASE("FAH stage 1 moves nothing without the clients' losses") {
+  auto c = ctx(default_tiers(2, 2, 2));
+  auto p = make_policy(opts("waterfill"), c);
+  auto in = three_tier_input();
+  for (uint32_t k = 0; k < 3; ++k) {
+    in.round = k;
+    p->plan(in);
+  }
+  in.round = 3;
+  in.feedback = {true, 2, 10.0, 1.0, 8, 0.5, 1.0, false, 0, 0, 0};  // the global loss fell a lot
+  auto plan = p->plan(in);
+  double sum = 0;
+  for (const auto& a : plan.clients)
+    sum += a.rank;
+  CHECK(sum / plan.clients.size() == Approx(8));
 }
 
 TEST_CASE("FAH warms up at r_max then r_min, then plans a P1 solution with the budget's sum") {
@@ -398,7 +436,7 @@ TEST_CASE("every policy is deterministic for the same inputs") {
         v.last = report(in, c, v, x, f(rng));
       }
       in.feedback = {true, round, pa.deadline_s, 0.5, 8, 1.0 - 0.02 * round, 1.0 - 0.02 * (round - 1),
-                     7, 1.0 - 0.015 * round};
+                     true, 1.0 - 0.02 * round, 1.0 - 0.02 * (round - 1), 1.0 - 0.015 * round};
     }
   }
 }
@@ -434,4 +472,65 @@ TEST_CASE("online's bandit settles on the rank arm with the best loss decrease p
   }
   INFO("arm 7 played " << played[7] << " of the last 30 rounds");
   CHECK(played[7] >= 18);
+}
+
+TEST_CASE("online learns from a closed round once, even when a plan in between fit no client") {
+  auto c = ctx(default_tiers(2, 2, 2));
+  auto in = three_tier_input();
+  round_feedback f{true, 0, 20.0, 0.2, 8, 0.9, 1.0, 0, 0};   // few on time: the pacer moves up
+  round_feedback g{true, 1, 25.0, 0.5, 8, 0.85, 0.9, 0, 0};
+  auto planned = [&](bool repeat_f) {
+    auto p = make_policy(opts("online"), c);
+    in.round = 0;
+    in.feedback = {};
+    p->plan(in);
+    in.round = 1;
+    in.feedback = f;
+    p->plan(in);
+    if (repeat_f) { // no round closed since: the server asks again with the same feedback
+      in.round = 1;
+      p->plan(in);
+    }
+    in.round = 2;
+    in.feedback = g;
+    return p->plan(in);
+  };
+  auto once = planned(false), again = planned(true);
+  CHECK(again.deadline_s == Approx(once.deadline_s));
+  REQUIRE(again.clients.size() == once.clients.size());
+  for (size_t i = 0; i < once.clients.size(); ++i) {
+    CHECK(again.clients[i].rank == once.clients[i].rank);
+    CHECK(again.clients[i].steps == once.clients[i].steps);
+  }
+}
+
+TEST_CASE("online gives each on-time client the largest rank at any step count, then the most steps") {
+  auto c = ctx(default_tiers(2, 2, 2));
+  auto o = opts("online");
+  o.r_init = o.r_max; // a budget that trims nothing: the choice alone decides
+  o.min_steps = 4;
+  o.on_time_target = 0.6; // the deadline of the medium tier at r_max: the slow one must trade
+  auto p = make_policy(o, c);
+  auto in = three_tier_input();
+  auto plan = p->plan(in);
+  duration_estimator est(c, o.ewma); // no telemetry yet: the policy predicts the tiers' nominal times
+  bool traded_steps_for_rank = false;
+  for (const auto& a : plan.clients) {
+    const auto& v = in.clients[a.client];
+    CHECK(a.predicted_s == Approx(est.predict(v, work_for(in, a.rank, a.steps, a.bits))));
+    // What "makes the deadline" means to the policy: its prediction plus `safety` standard deviations.
+    auto fits = [&](uint32_t r, uint32_t st) {
+      return est.predict(v, work_for(in, r, st, a.bits), o.safety) <= plan.deadline_s;
+    };
+    if (!fits(a.rank, a.steps))
+      continue; // planned late: the quickest plan
+    INFO("client " << a.client << ": rank " << a.rank << ", " << a.steps << " steps");
+    for (uint32_t r = a.rank + 1; r <= o.r_max; ++r)
+      for (uint32_t st = o.min_steps; st <= o.local_steps; ++st)
+        CHECK_FALSE(fits(r, st));
+    for (uint32_t st = a.steps + 1; st <= o.local_steps; ++st)
+      CHECK_FALSE(fits(a.rank, st));
+    traded_steps_for_rank |= a.steps < o.local_steps && a.rank > o.r_min;
+  }
+  CHECK(traded_steps_for_rank); // the case the rule decides: fewer steps bought a larger rank
 }
