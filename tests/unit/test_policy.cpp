@@ -477,23 +477,22 @@ TEST_CASE("online's bandit settles on the rank arm with the best loss decrease p
 TEST_CASE("online learns from a closed round once, even when a plan in between fit no client") {
   auto c = ctx(default_tiers(2, 2, 2));
   auto in = three_tier_input();
-  round_feedback f{true, 0, 20.0, 0.2, 8, 0.9, 1.0, 0, 0};   // few on time: the pacer moves up
-  round_feedback g{true, 1, 25.0, 0.5, 8, 0.85, 0.9, 0, 0};
+  round_feedback e{true, 0, 20.0, 0.6, 8, 0.95, 1.0, false, 0, 0, 0};
+  round_feedback f{true, 1, 20.0, 0.5, 8, 0.9, 0.95, false, 0, 0, 0};  // fewer on time: the pacer moves up
+  round_feedback g{true, 2, 25.0, 0.6, 8, 0.85, 0.9, false, 0, 0, 0};
   auto planned = [&](bool repeat_f) {
     auto p = make_policy(opts("online"), c);
-    in.round = 0;
-    in.feedback = {};
-    p->plan(in);
-    in.round = 1;
-    in.feedback = f;
-    p->plan(in);
-    if (repeat_f) { // no round closed since: the server asks again with the same feedback
-      in.round = 1;
-      p->plan(in);
+    std::vector<round_feedback> seen{{}, e, f};
+    if (repeat_f) // no round closed since: the server asks again with the same feedback
+      seen.push_back(f);
+    seen.push_back(g);
+    round_plan last;
+    for (size_t k = 0; k < seen.size(); ++k) {
+      in.round = static_cast<uint32_t>(k);
+      in.feedback = seen[k];
+      last = p->plan(in);
     }
-    in.round = 2;
-    in.feedback = g;
-    return p->plan(in);
+    return last;
   };
   auto once = planned(false), again = planned(true);
   CHECK(again.deadline_s == Approx(once.deadline_s));
@@ -505,13 +504,18 @@ TEST_CASE("online learns from a closed round once, even when a plan in between f
 }
 
 TEST_CASE("online gives each on-time client the largest rank at any step count, then the most steps") {
-  auto c = ctx(default_tiers(2, 2, 2));
+  // Two fast clients set the deadline at r_max; the slow one makes it at
+  // 10 steps only at a low rank, at fewer steps at a high one.
+  auto tiers = default_tiers(2, 0, 1);
+  tiers[2].compute_factor = 0.54;
+  auto c = ctx(tiers);
   auto o = opts("online");
   o.r_init = o.r_max; // a budget that trims nothing: the choice alone decides
   o.min_steps = 4;
-  o.on_time_target = 0.6; // the deadline of the medium tier at r_max: the slow one must trade
+  o.on_time_target = 0.5;
   auto p = make_policy(o, c);
   auto in = three_tier_input();
+  in.clients = {{0, 0, 100, false, {}}, {1, 0, 100, false, {}}, {2, 2, 100, false, {}}};
   auto plan = p->plan(in);
   duration_estimator est(c, o.ewma); // no telemetry yet: the policy predicts the tiers' nominal times
   bool traded_steps_for_rank = false;
