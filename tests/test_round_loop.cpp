@@ -149,3 +149,45 @@ TEST_CASE("late outcomes handled while every client is in flight go to a round, 
   CHECK(in_rounds == before_last_close);
   check_nothing_lost(r);
 }
+
+TEST_CASE("fah's clients measure their local validation loss after training, with and without the rank tail") {
+  auto r = run("", {"run.rounds=5", "round.mode=sync", "scheduler.policy=fah"});
+  REQUIRE(r.rec.rounds.size() == 5);
+  for (const auto& round : r.rec.rounds)
+    for (const auto& p : round.participants) {
+      INFO("round " << round.round << ", client " << p.client << ", rank " << p.rank);
+      REQUIRE(p.on_time);
+      CHECK(p.val_loss > 0);
+      CHECK(p.val_loss_cf > 0);
+      if (p.rank == 2) // r_min: r^ = r, nothing to zero
+        CHECK(p.val_loss_cf == p.val_loss);
+    }
+  // The warm-up round at r_max: zeroing the last component changes the loss.
+  bool differs = false;
+  for (const auto& p : r.rec.rounds[0].participants)
+    differs |= p.val_loss_cf != p.val_loss;
+  CHECK(differs);
+  // Other policies do not ask for it.
+  auto online = run("", {"run.rounds=2"});
+  for (const auto& round : online.rec.rounds)
+    for (const auto& p : round.participants)
+      CHECK(p.val_loss < 0);
+}
+
+TEST_CASE("stage 1's F and F^ are the means over the round's on-time clients that measured them") {
+  actors::round_record rec;
+  auto part = [](bool on_time, double v, double cf) {
+    actors::participant_record p;
+    p.on_time = on_time;
+    p.val_loss = v;
+    p.val_loss_cf = cf;
+    return p;
+  };
+  rec.participants = {part(true, 1.0, 1.5), part(true, 3.0, 2.5), part(false, 9.0, 9.0), part(true, -1, -1)};
+  double f = 0, f_cf = 0;
+  REQUIRE(rec.client_losses(f, f_cf));
+  CHECK(f == Approx(2.0));
+  CHECK(f_cf == Approx(2.0));
+  rec.participants = {part(false, 1.0, 1.0)};
+  CHECK_FALSE(rec.client_losses(f, f_cf));
+}
