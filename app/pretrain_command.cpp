@@ -85,13 +85,13 @@ pretrain_config load_pretrain_config(const std::string& path, const std::vector<
 int pretrain_command(const pretrain_args& args) {
   namespace fs = std::filesystem;
   pretrain_config cfg;
-  std::vector<std::string> docs;
+  std::vector<data::corpus_source> corpus;
   try {
     auto overrides = args.overrides;
     if (!args.data_dir.empty())
       overrides.push_back("corpus.dir=\"" + args.data_dir + "\"");
     cfg = load_pretrain_config(args.config, overrides);
-    docs = data::read_corpus(cfg.corpus.dir, cfg.corpus.sources);
+    corpus = data::read_corpus(cfg.corpus.dir, cfg.corpus.sources);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
@@ -107,27 +107,35 @@ int pretrain_command(const pretrain_args& args) {
   };
   try {
     auto t0 = std::chrono::steady_clock::now();
-    uint64_t bytes = 0;
-    std::vector<std::string_view> views;
-    for (const auto& d : docs) {
-      bytes += d.size();
-      views.emplace_back(d);
-    }
+    uint64_t bytes = 0, documents = 0;
+    std::vector<std::string_view> views;  // every document of every source
+    for (const auto& src : corpus)
+      for (const auto& d : src.docs) {
+        bytes += d.size();
+        ++documents;
+        views.emplace_back(d);
+      }
     say(fmt::format("fedq pretrain: {} | corpus {} ({} documents, {:.1f} MB) | d={} layers={} heads={}/{} "
                     "ffn={} | {} steps of {} x {} tokens | {} threads",
-                    args.config, fmt::join(cfg.corpus.sources, "+"), docs.size(), double(bytes) / 1e6,
+                    args.config, fmt::join(cfg.corpus.sources, "+"), documents, double(bytes) / 1e6,
                     cfg.model.d_model, cfg.model.layers, cfg.model.heads, cfg.model.kv_heads, cfg.model.ffn,
                     cfg.train.steps, cfg.train.batch_size, cfg.train.seq_len, cfg.train.threads));
     auto tok = data::train_bpe(views, cfg.vocab_size, specials);
     say(fmt::format("tokenizer: byte-level BPE, {} ids, learned in {:.1f} s", tok.vocab_size(), seconds_since(t0)));
-    std::vector<int32_t> stream;
-    for (auto d : views) {
-      auto ids = tok.encode(d);
-      stream.insert(stream.end(), ids.begin(), ids.end());
-      stream.push_back(1);  // <|endoftext|> ends every document
+    std::vector<compute::token_source> streams;
+    uint64_t tokens = 0;
+    for (const auto& src : corpus) {
+      auto& stream = streams.emplace_back(compute::token_source{src.name, {}}).stream;
+      for (const auto& d : src.docs) {
+        auto ids = tok.encode(d);
+        stream.insert(stream.end(), ids.begin(), ids.end());
+        stream.push_back(1);  // <|endoftext|> ends every document
+      }
+      tokens += stream.size();
     }
-    say(fmt::format("corpus: {} tokens ({:.2f} bytes per token), encoded at {:.1f} s", stream.size(),
-                    double(bytes) / double(stream.size()), seconds_since(t0)));
+    say(fmt::format("corpus: {} tokens ({:.2f} bytes per token), encoded at {:.1f} s; the last {:.0f} % of "
+                    "each source is held out",
+                    tokens, double(bytes) / double(tokens), seconds_since(t0), 100 * cfg.train.holdout_fraction));
 
     compute::llama_config arch;
     arch.vocab_size = tok.vocab_size();
@@ -143,29 +151,41 @@ int pretrain_command(const pretrain_args& args) {
     arch.bos_token_id = 1;
     arch.eos_token_id = 1;
     auto t_train = std::chrono::steady_clock::now();
+    auto by_source = [&](const std::vector<double>& losses) {
+      std::string s;
+      for (size_t i = 0; i < losses.size() && i < corpus.size(); ++i)
+        s += fmt::format("{}{} {:.3f}", s.empty() ? "" : ", ", corpus[i].name, losses[i]);
+      return s;
+    };
     auto report = [&](const compute::pretrain_progress& p) {
       double el = seconds_since(t_train);
-      say(fmt::format("step {:>5}/{} | train loss {:.3f} | held-out loss {:.3f} (perplexity {:.1f}) | lr {:.2e} "
+      say(fmt::format("step {:>5}/{} | train loss {:.3f} | held-out loss {:.3f} (perplexity {:.1f}; {}) | lr {:.2e} "
                       "| {:.0f} tokens/s | {:.0f} s, about {:.0f} s left",
-                      p.step, cfg.train.steps, p.train_loss, p.holdout_loss, std::exp(p.holdout_loss), p.lr,
-                      p.tokens_per_s, el, el / p.step * (cfg.train.steps - p.step)));
+                      p.step, cfg.train.steps, p.train_loss, p.holdout_loss, std::exp(p.holdout_loss),
+                      by_source(p.holdout_losses), p.lr, p.tokens_per_s, el, el / p.step * (cfg.train.steps - p.step)));
     };
     fs::create_directories(out);
-    auto r = compute::pretrain(arch, stream, cfg.train, out.string(), report);
+    auto r = compute::pretrain(arch, streams, cfg.train, out.string(), report);
     std::ofstream(out / "tokenizer.json") << tok.to_json() << "\n";
     pretrain_config shown = cfg;
     std::ofstream(out / "pretrain.toml") << write_fields([&](auto&& f) { fields(shown, f); }) << "\n";
+    nlohmann::ordered_json held = nlohmann::ordered_json::object();
+    for (size_t i = 0; i < corpus.size(); ++i)
+      held[corpus[i].name] = {{"before", r.holdout_before_by_source.at(i)},
+                              {"after", r.holdout_after_by_source.at(i)},
+                              {"tokens", streams[i].stream.size()}};
     nlohmann::ordered_json summary = {
-      {"corpus_sources", cfg.corpus.sources}, {"documents", docs.size()}, {"corpus_bytes", bytes},
+      {"corpus_sources", cfg.corpus.sources}, {"documents", documents}, {"corpus_bytes", bytes},
       {"stream_tokens", r.stream_tokens},     {"holdout_tokens", r.holdout_tokens},
       {"vocab_size", tok.vocab_size()},       {"trained_tokens", r.tokens},
       {"holdout_loss_before", r.holdout_before}, {"holdout_loss_after", r.holdout_after},
+      {"holdout_by_source", held},
       {"train_seconds", r.seconds}};
     std::ofstream(out / "pretrain.json") << summary.dump(2) << "\n";
-    say(fmt::format("done: held-out loss {:.3f} -> {:.3f} (perplexity {:.1f} -> {:.1f}) in {:.0f} s; "
+    say(fmt::format("done: held-out loss {:.3f} -> {:.3f} (perplexity {:.1f} -> {:.1f}; {}) in {:.0f} s; "
                     "checkpoint: {}",
                     r.holdout_before, r.holdout_after, std::exp(r.holdout_before), std::exp(r.holdout_after),
-                    r.seconds, out.string()));
+                    by_source(r.holdout_after_by_source), r.seconds, out.string()));
   } catch (const std::exception& e) {
     std::cerr << "error: pretraining failed: " << e.what() << "\n";
     return 1;

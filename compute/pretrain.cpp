@@ -60,20 +60,41 @@ double holdout_loss(const llama_weights& w, const torch::Tensor& held, int64_t l
 
 } // namespace
 
-pretrain_result pretrain(const llama_config& arch, const std::vector<int32_t>& stream,
+pretrain_result pretrain(const llama_config& arch, const std::vector<token_source>& sources,
                          const pretrain_options& o, const std::string& out_dir,
                          const std::function<void(const pretrain_progress&)>& progress) {
   try {
     torch::set_num_threads(int(std::max<uint32_t>(1, o.threads)));
     auto len = int64_t(o.seq_len);
-    auto all = torch::tensor(std::vector<int64_t>(stream.begin(), stream.end()), torch::kInt64);
-    auto n_hold = std::max<int64_t>(len, int64_t(double(all.size(0)) * o.holdout_fraction));
-    auto n_train = all.size(0) - n_hold;
-    if (n_train < len * 2)
-      throw std::runtime_error("the corpus has " + std::to_string(all.size(0)) + " tokens: too few for " +
-                               "windows of " + std::to_string(len) + " and a held-out tail");
-    auto train = all.slice(0, 0, n_train);
-    auto held = all.slice(0, n_train);
+    if (sources.empty())
+      throw std::runtime_error("no corpus source");
+    pretrain_result r;
+    std::vector<torch::Tensor> heads, tails;  // per source: trained head, held-out tail
+    for (const auto& src : sources) {
+      auto all = torch::tensor(std::vector<int64_t>(src.stream.begin(), src.stream.end()), torch::kInt64);
+      auto n_hold = std::max<int64_t>(len, int64_t(double(all.size(0)) * o.holdout_fraction));
+      if (all.size(0) - n_hold < len + 1)
+        throw std::runtime_error("corpus source '" + src.name + "' has " + std::to_string(all.size(0)) +
+                                 " tokens: too few for windows of " + std::to_string(len) + " and a held-out tail");
+      heads.push_back(all.slice(0, 0, all.size(0) - n_hold));
+      tails.push_back(all.slice(0, all.size(0) - n_hold));
+      r.stream_tokens += uint64_t(all.size(0));
+      r.holdout_tokens += uint64_t(n_hold);
+    }
+    auto train = torch::cat(heads);
+    auto n_train = train.size(0);
+    auto held_losses = [&](const llama_weights& w) {
+      std::vector<double> out;
+      for (const auto& t : tails)
+        out.push_back(holdout_loss(w, t, len, o.eval_windows, o.batch_size));
+      return out;
+    };
+    auto mean = [](const std::vector<double>& v) {
+      double s = 0;
+      for (double x : v)
+        s += x;
+      return s / double(v.size());
+    };
     auto w = random_llama(arch, o.seed, weight_format::fp32, false, /*trainable=*/true);
     auto [mats, vecs] = parameters(w);
     std::vector<torch::optim::OptimizerParamGroup> groups{
@@ -84,10 +105,8 @@ pretrain_result pretrain(const llama_config& arch, const std::vector<int32_t>& s
     torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(o.lr));
     auto gen = at::detail::createCPUGenerator(o.seed + 1);
 
-    pretrain_result r;
-    r.stream_tokens = uint64_t(all.size(0));
-    r.holdout_tokens = uint64_t(n_hold);
-    r.holdout_before = holdout_loss(w, held, len, o.eval_windows, o.batch_size);
+    r.holdout_before_by_source = held_losses(w);
+    r.holdout_before = mean(r.holdout_before_by_source);
     auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
     uint32_t loss_n = 0;  // steps since the last report
@@ -118,11 +137,13 @@ pretrain_result pretrain(const llama_config& arch, const std::vector<int32_t>& s
         pretrain_progress p;
         p.step = step;
         p.train_loss = loss_sum / loss_n;
-        p.holdout_loss = holdout_loss(w, held, len, o.eval_windows, o.batch_size);
+        p.holdout_losses = held_losses(w);
+        p.holdout_loss = mean(p.holdout_losses);
         p.lr = lr;
         p.tokens_per_s = double(loss_n) * double(o.batch_size) * double(len) /
                          std::max(1e-9, std::chrono::duration<double>(now - t_report).count());
         r.holdout_after = p.holdout_loss;
+        r.holdout_after_by_source = p.holdout_losses;
         if (progress)
           progress(p);
         loss_sum = 0;
@@ -130,8 +151,10 @@ pretrain_result pretrain(const llama_config& arch, const std::vector<int32_t>& s
         t_report = std::chrono::steady_clock::now();
       }
     }
-    if (o.steps == 0)
+    if (o.steps == 0) {
       r.holdout_after = r.holdout_before;
+      r.holdout_after_by_source = r.holdout_before_by_source;
+    }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     save_llama(w, out_dir);
     return r;

@@ -150,3 +150,31 @@ TEST_CASE("the final adapter is written in the Hugging Face PEFT layout") {
   CHECK(cfg["modules_to_save"] == nlohmann::json::array({"score"}));
   fs::remove_all(dir);
 }
+
+TEST_CASE("fedq pretrain holds out the tail of every source and reports each source's loss") {
+  auto dir = fs::temp_directory_path() / "fedq_pretrain_sources_test";
+  fs::remove_all(dir);
+  auto args = tiny_args(dir);
+  // A second source with other text: numbers in words.
+  auto second = dir / "numbers.txt";
+  {
+    std::ofstream out(second);
+    const char* n[] = {"one", "two", "three", "four", "five", "six"};
+    for (int i = 0; i < 500; ++i)
+      out << n[i % 6] << " and " << n[(i / 6) % 6] << " make " << n[(i / 36) % 6] << "\n";
+  }
+  args.overrides = {"corpus.sources=[\"" + (dir / "corpus.txt").string() + "\", \"" + second.string() + "\"]"};
+  REQUIRE(app::pretrain_command(args) == 0);
+  auto summary = nlohmann::json::parse(json_text(fs::path(args.out) / "pretrain.json"));
+  const auto& held = summary.at("holdout_by_source");
+  REQUIRE(held.size() == 2);
+  for (const auto& [name, h] : held.items()) {
+    INFO(name);
+    CHECK(h.at("tokens").get<double>() > 0);
+    CHECK(h.at("after").get<double>() < h.at("before").get<double>() - 1.0);  // each source is learned
+  }
+  double mean = (held[(dir / "corpus.txt").string()].at("after").get<double>() +
+                 held[second.string()].at("after").get<double>()) / 2;
+  CHECK(summary.at("holdout_loss_after").get<double>() == Approx(mean));
+  fs::remove_all(dir);
+}
