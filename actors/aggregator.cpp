@@ -23,10 +23,17 @@ late_result merge_late(const compute::staleness_options& o, const late_request& 
 
 namespace {
 
-aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
-                                                    compute::staleness_options o, weighting by) {
+struct aggregator_state {
+  std::unique_ptr<compute::server_optimizer> opt;
+};
+
+aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::stateful_pointer<aggregator_state> self,
+                                                    compute::staleness_options o, weighting by,
+                                                    compute::server_opt_options server_opt) {
+  self->state.opt = std::make_unique<compute::server_optimizer>(server_opt);
   return {
     [=](aggregate_atom, const aggregate_request& req) -> caf::result<blob> {
+      auto& opt = *self->state.opt;
       try {
         std::vector<compute::adapter_payload> updates;
         std::vector<double> weights;
@@ -36,6 +43,7 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
         }
         auto base = serialization::decode(req.base);
         auto next = compute::weighted_average(base, updates, weights);
+        opt.apply(base, next);
         if (req.base != req.current)  // late merges landed while the round was open: keep them
           compute::carry_over(next, base, serialization::decode(req.current));
         return serialization::encode(next);
@@ -60,8 +68,8 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::pointer,
 } // namespace
 
 aggregator_actor spawn_aggregator(caf::actor_system& sys, compute::staleness_options staleness,
-                                  weighting w) {
-  return sys.spawn(aggregator_behavior, staleness, w);
+                                  weighting w, compute::server_opt_options opt) {
+  return sys.spawn(aggregator_behavior, staleness, w, opt);
 }
 
 } // namespace fedq::actors

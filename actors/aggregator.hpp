@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/messages.hpp"
+#include "compute/server_opt.hpp"
 #include "compute/staleness.hpp"
 
 namespace fedq::actors {
@@ -13,9 +14,11 @@ enum class weighting { samples, norm };
 /// to the round's base (compute::weighted_average: a rank component only
 /// the clients that trained it contribute to). Late updates: FedAsync mixing
 /// with weight alpha * s(staleness) over the update's own rank, or rejection
-/// past max_staleness.
+/// past max_staleness. With a server optimizer, the round's average change
+/// is its pseudo-gradient (compute::server_optimizer); late merges are mixed
+/// in as they are, outside it.
 aggregator_actor spawn_aggregator(caf::actor_system& sys, compute::staleness_options staleness,
-                                  weighting w = weighting::samples);
+                                  weighting w = weighting::samples, compute::server_opt_options opt = {});
 
 /// The late-merge decision and arithmetic, without actors.
 late_result merge_late(const compute::staleness_options& o, const late_request& req);

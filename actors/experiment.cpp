@@ -75,7 +75,8 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
     compute::training_memory_model(setup.model, setup.train.batch_size, formats)};
   ss.scheduler = spawn_scheduler(sys, setup.policy, std::move(ctx));
   ss.aggregator = spawn_aggregator(sys, setup.staleness,
-                                   setup.norm_weighting ? weighting::norm : weighting::samples);
+                                   setup.norm_weighting ? weighting::norm : weighting::samples,
+                                   setup.server_opt);
   ss.observer = observer;
   for (const auto& info : setup.server.clients) {
     client_setup cs;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "actors/server.hpp"
+#include "compute/server_opt.hpp"
 #include "compute/staleness.hpp"
 #include "data/dataset.hpp"
 #include "data/partition.hpp"
@@ -29,6 +30,7 @@ struct experiment_setup {
   scheduling::policy_options policy;
   compute::staleness_options staleness;
   bool norm_weighting = false;        ///< aggregate by ||B A|| (HetLoRA) instead of samples
+  compute::server_opt_options server_opt;  ///< on the round's aggregated change
   compute::model_options model;       ///< the head fits the task (classes, regression)
   backbone_set backbones;             ///< loaded from `model` (load_backbones)
   compute::train_options train;

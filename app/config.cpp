@@ -58,6 +58,11 @@ void fields(experiment_config& c, F&& f) {
   f("aggregator.b", c.aggregator.b);
   f("aggregator.max_staleness", c.aggregator.max_staleness);
   f("aggregator.weighting", c.aggregator.weighting);
+  f("aggregator.server_opt", c.aggregator.server_opt.kind);
+  f("aggregator.server_lr", c.aggregator.server_opt.lr);
+  f("aggregator.server_beta1", c.aggregator.server_opt.beta1);
+  f("aggregator.server_beta2", c.aggregator.server_opt.beta2);
+  f("aggregator.server_tau", c.aggregator.server_opt.tau);
   f("model.checkpoint", c.model.checkpoint);
   f("model.bits", c.model.bits);
   f("model.double_quant", c.model.double_quant);
@@ -71,8 +76,12 @@ void fields(experiment_config& c, F&& f) {
   f("model.lora_alpha", c.model.lora_alpha);
   f("model.targets", c.model.targets);
   f("train.lr", c.train.lr);
+  f("train.head_lr", c.train.head_lr);
   f("train.weight_decay", c.train.weight_decay);
   f("train.batch_size", c.train.batch_size);
+  f("train.prox_mu", c.train.prox_mu);
+  f("train.logit_adjust", c.train.logit_adjust);
+  f("train.freeze_a", c.train.freeze_a);
 
   f("data.task", c.data.task);
   f("data.dir", c.data.dir);
@@ -250,9 +259,22 @@ void validate(const experiment_config& c) {
   } catch (const std::invalid_argument& e) {
     throw config_error(std::string("config: ") + e.what());
   }
+  try {
+    compute::check_server_opt(c.aggregator.server_opt);
+  } catch (const std::invalid_argument& e) {
+    throw config_error(std::string("config: aggregator.server_opt: ") + e.what());
+  }
+  const auto& so = c.aggregator.server_opt;
+  require(so.lr > 0, "aggregator.server_lr", so.lr, "must be > 0");
+  require(so.beta1 >= 0 && so.beta1 < 1, "aggregator.server_beta1", so.beta1, "must lie in [0, 1)");
+  require(so.beta2 >= 0 && so.beta2 < 1, "aggregator.server_beta2", so.beta2, "must lie in [0, 1)");
+  require(so.tau > 0, "aggregator.server_tau", so.tau, "must be > 0");
   require(c.aggregator.weighting == "samples" || c.aggregator.weighting == "norm",
           "aggregator.weighting", c.aggregator.weighting, "must be samples or norm");
   require(c.train.lr > 0, "train.lr", c.train.lr, "must be > 0");
+  require(c.train.head_lr >= 0, "train.head_lr", c.train.head_lr, "must be >= 0 (0: train.lr)");
+  require(c.train.prox_mu >= 0, "train.prox_mu", c.train.prox_mu, "must be >= 0 (0: off)");
+  require(c.train.logit_adjust >= 0, "train.logit_adjust", c.train.logit_adjust, "must be >= 0 (0: off)");
   require(c.scheduler.prune_penalty >= 0, "scheduler.prune_penalty", c.scheduler.prune_penalty,
           "must be >= 0");
   require(c.scheduler.prune_keep > 0 && c.scheduler.prune_keep < 1, "scheduler.prune_keep",
@@ -370,6 +392,7 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   s.staleness.b = c.aggregator.b;
   s.staleness.max_staleness = c.aggregator.max_staleness;
   s.norm_weighting = c.aggregator.weighting == "norm";
+  s.server_opt = c.aggregator.server_opt;
   if (c.scheduler.name == "hetlora") { // HetLoRA: self-pruning clients, norm-weighted rounds
     s.train.prune_penalty = c.scheduler.prune_penalty;
     s.train.prune_keep = c.scheduler.prune_keep;

@@ -40,6 +40,7 @@ struct experiment_config {
     double b = 10;
     uint32_t max_staleness = 8;
     std::string weighting = "samples";  ///< samples | norm (HetLoRA: ||B A||_F)
+    compute::server_opt_options server_opt;
   } aggregator;
   compute::model_options model;
   compute::train_options train;

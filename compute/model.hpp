@@ -77,8 +77,20 @@ payload_size adapter_size(const model_options& o);
 
 struct train_options {
   double lr = 5e-3;
+  double head_lr = 0;          ///< the head's learning rate; 0: lr
   double weight_decay = 0.0;
   uint32_t batch_size = 16;
+  /// FedProx: the local loss adds prox_mu / 2 * ||w - w_start||^2 over the
+  /// trained tensors (adapter and head). 0 = off.
+  double prox_mu = 0;
+  /// Logit-adjusted cross-entropy (label-aware local loss under label skew):
+  /// training adds logit_adjust * log(prior) to the logits, with the prior
+  /// the client's own label frequencies (+1 smoothed). 0 = plain
+  /// cross-entropy. Evaluation always uses the plain logits.
+  double logit_adjust = 0;
+  /// FFA-LoRA: A stays at its shared initialization, only B (and the head)
+  /// train, so the average of B A over clients is exact.
+  bool freeze_a = false;
   /// libtorch threads of the training job (on the calling thread). The
   /// runtime's clients use 1 (their parallelism is the executor's); `fedq
   /// profile --threads` times more.

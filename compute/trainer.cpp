@@ -62,8 +62,42 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
     auto t0 = std::chrono::steady_clock::now();
     const auto& bb = bb_handle.get();
     auto ad = to_tensors(bb, start, /*trainable=*/true);
-    torch::optim::AdamW opt(ad.parameters(),
+    std::vector<torch::Tensor> lora_params, head_params{ad.head_w, ad.head_b};
+    for (size_t l = 0; l < ad.lora.a.size(); ++l)
+      for (size_t m = 0; m < ad.lora.a[l].size(); ++m)
+        if (ad.lora.a[l][m].defined() && ad.lora.a[l][m].size(0) > 0) {
+          if (t.freeze_a) // FFA-LoRA
+            ad.lora.a[l][m].requires_grad_(false);
+          else
+            lora_params.push_back(ad.lora.a[l][m]);
+          lora_params.push_back(ad.lora.b[l][m]);
+        }
+    auto group = [&](std::vector<torch::Tensor> ps, double lr) {
+      return torch::optim::OptimizerParamGroup(
+        std::move(ps), std::make_unique<torch::optim::AdamWOptions>(
+                         torch::optim::AdamWOptions(lr).weight_decay(t.weight_decay)));
+    };
+    torch::optim::AdamW opt({group(lora_params, t.lr), group(head_params, t.head_lr > 0 ? t.head_lr : t.lr)},
                             torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
+    std::vector<torch::Tensor> trained = lora_params, anchor;  // FedProx: the start of every trained tensor
+    trained.insert(trained.end(), head_params.begin(), head_params.end());
+    if (t.prox_mu > 0)
+      for (const auto& p : trained)
+        anchor.push_back(p.detach().clone());
+    torch::Tensor log_prior;  // (classes): the client's label frequencies, for logit adjustment
+    if (t.logit_adjust > 0 && !bb.opts.regression) {
+      std::vector<double> counts(bb.opts.classes, 1.0);
+      for (const auto& e : shard)
+        if (e.label >= 0 && uint32_t(e.label) < counts.size())
+          counts[size_t(e.label)] += 1;
+      double total = 0;
+      for (double c : counts)
+        total += c;
+      std::vector<float> lp;
+      for (double c : counts)
+        lp.push_back(float(std::log(c / total)));
+      log_prior = torch::tensor(lp);
+    }
     std::mt19937_64 rng(seed);
     std::uniform_int_distribution<size_t> pick(0, shard.size() - 1);
     auto draw = [&] {
@@ -78,7 +112,12 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
     for (uint32_t s = 0; s < steps; ++s) {
       auto b = s == 0 ? probe : draw();
       opt.zero_grad();
-      auto loss = task_loss(bb.opts, forward(bb, ad, b), b);
+      auto out = forward(bb, ad, b);
+      if (log_prior.defined())
+        out = out + t.logit_adjust * log_prior;
+      auto loss = task_loss(bb.opts, out, b);
+      for (size_t i = 0; i < anchor.size(); ++i)
+        loss = loss + 0.5 * t.prox_mu * (trained[i] - anchor[i]).pow(2).sum();
       if (t.prune_penalty > 0)
         loss = loss + t.prune_penalty * tail_norm2(ad, t.prune_keep);
       loss.backward();

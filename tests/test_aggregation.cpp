@@ -2,6 +2,7 @@
 
 #include "actors/aggregator.hpp"
 #include "compute/aggregation.hpp"
+#include "compute/server_opt.hpp"
 #include "compute/staleness.hpp"
 
 using namespace fedq;
@@ -178,4 +179,38 @@ TEST_CASE("norm weighting makes the round average favour the update with the lar
   std::vector<double> w{compute::lora_norm(ups[0]), compute::lora_norm(ups[1])}; // 1 and 3
   auto avg = compute::weighted_average(ups[0], ups, w);
   CHECK(avg.lora[0].a[0] == Approx(0.25 * 1 + 0.75 * 3));
+}
+
+TEST_CASE("server optimizers step on the round's average change as the papers write them") {
+  auto base = one_pair(1, {0, 0}, {0, 0}, {0, 0});
+  auto next_of = [&](double delta) { return one_pair(1, {float(delta), 0}, {0, 0}, {0, 0}); };
+  SECTION("none is plain FedAvg") {
+    compute::server_optimizer opt({"none"});
+    auto next = next_of(1.0);
+    opt.apply(base, next);
+    CHECK(next.lora[0].a[0] == Approx(1.0));
+  }
+  SECTION("avgm: m = 0.9 m + delta, next = base + m") {
+    compute::server_optimizer opt({"avgm", 1.0, 0.9});
+    auto n1 = next_of(1.0);
+    opt.apply(base, n1);
+    CHECK(n1.lora[0].a[0] == Approx(1.0));
+    auto n2 = next_of(1.0);
+    opt.apply(base, n2);
+    CHECK(n2.lora[0].a[0] == Approx(1.9));
+    CHECK(n2.lora[0].a[1] == Approx(0.0));
+  }
+  SECTION("adam and yogi: the first step is lr * m / (sqrt(v) + tau)") {
+    for (const char* kind : {"adam", "yogi"}) {
+      compute::server_optimizer opt({kind, 0.1, 0.9, 0.99, 1e-3});
+      auto n1 = next_of(1.0);
+      opt.apply(base, n1);  // m = 0.1, v = 0.01
+      CHECK(n1.lora[0].a[0] == Approx(0.1 * 0.1 / (0.1 + 1e-3)));
+      auto n2 = next_of(-1.0);
+      opt.apply(base, n2);  // m = 0.09 - 0.1 = -0.01
+      double v = std::string(kind) == "adam" ? 0.99 * 0.01 + 0.01 : 0.01 + 0.01;  // yogi: v < delta^2 grows
+      CHECK(n2.lora[0].a[0] == Approx(0.1 * -0.01 / (std::sqrt(v) + 1e-3)));
+    }
+  }
+  CHECK_THROWS_WITH(compute::server_optimizer({"sgd"}), Catch::Contains("none, avgm, adam or yogi"));
 }

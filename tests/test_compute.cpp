@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "compute/aggregation.hpp"
 #include "compute/model.hpp"
@@ -96,4 +97,90 @@ TEST_CASE("a regression model needs exactly one output") {
   auto o = tiny();
   o.regression = true;
   CHECK_THROWS_WITH(compute::backbone::create(o), Catch::Contains("regression head exactly 1"));
+}
+
+namespace {
+
+double distance(const compute::adapter_payload& x, const compute::adapter_payload& y) {
+  double s = 0;
+  for (size_t i = 0; i < x.lora.size(); ++i) {
+    for (size_t j = 0; j < x.lora[i].a.size(); ++j)
+      s += std::pow(double(x.lora[i].a[j]) - y.lora[i].a[j], 2);
+    for (size_t j = 0; j < x.lora[i].b.size(); ++j)
+      s += std::pow(double(x.lora[i].b[j]) - y.lora[i].b[j], 2);
+  }
+  for (size_t i = 0; i < x.dense.size(); ++i)
+    for (size_t j = 0; j < x.dense[i].values.size(); ++j)
+      s += std::pow(double(x.dense[i].values[j]) - y.dense[i].values[j], 2);
+  return std::sqrt(s);
+}
+
+} // namespace
+
+TEST_CASE("FFA-LoRA training leaves every A at its start and trains B") {
+  auto o = tiny();
+  auto bb = compute::backbone::create(o);
+  auto shard = data::make_synthetic(100, 5).items;
+  auto start = compute::init_adapter(o, 3);
+  compute::train_options t;
+  t.lr = 1e-2;
+  t.freeze_a = true;
+  auto r = compute::train_local(*bb, start, shard, t, 10, 1);
+  for (size_t i = 0; i < start.lora.size(); ++i)
+    CHECK(r.adapter.lora[i].a == start.lora[i].a);
+  CHECK(r.adapter.lora[0].b != start.lora[0].b);
+  CHECK(r.loss_after < r.loss_before);
+}
+
+TEST_CASE("FedProx's proximal term keeps the local model nearer its start") {
+  auto o = tiny();
+  auto bb = compute::backbone::create(o);
+  auto shard = data::make_synthetic(100, 5).items;
+  auto start = compute::init_adapter(o, 3);
+  compute::train_options t;
+  t.lr = 1e-2;
+  auto free = compute::train_local(*bb, start, shard, t, 20, 1);
+  t.prox_mu = 10.0;
+  auto prox = compute::train_local(*bb, start, shard, t, 20, 1);
+  CHECK(distance(prox.adapter, start) < 0.8 * distance(free.adapter, start));
+}
+
+TEST_CASE("a separate head learning rate moves the head and not the adapter faster") {
+  auto o = tiny();
+  auto bb = compute::backbone::create(o);
+  auto shard = data::make_synthetic(100, 5).items;
+  auto start = compute::init_adapter(o, 3);
+  compute::train_options t;
+  t.lr = 1e-3;
+  auto same = compute::train_local(*bb, start, shard, t, 5, 1);
+  t.head_lr = 1e-1;
+  auto fast = compute::train_local(*bb, start, shard, t, 5, 1);
+  auto head_moved = [&](const compute::adapter_payload& p) {
+    compute::adapter_payload h = start, q = p;
+    h.lora.clear();
+    q.lora.clear();
+    return distance(q, h);
+  };
+  CHECK(head_moved(fast.adapter) > 10 * head_moved(same.adapter));
+}
+
+TEST_CASE("the logit-adjusted loss pulls the head less towards a client's only class") {
+  auto o = tiny();
+  auto bb = compute::backbone::create(o);
+  std::vector<data::example> one_class;
+  for (const auto& e : data::make_synthetic(400, 5).items)
+    if (e.label == 2)
+      one_class.push_back(e);
+  REQUIRE(one_class.size() > 20);
+  auto start = compute::init_adapter(o, 3);
+  compute::train_options t;
+  t.lr = 1e-2;
+  auto bias_gap = [&](const compute::train_result& r) {  // bias of class 2 over the mean of the others
+    const auto& b = r.adapter.dense.at(1).values;
+    return b[2] - (b[0] + b[1] + b[3]) / 3;
+  };
+  auto plain = compute::train_local(*bb, start, one_class, t, 20, 1);
+  t.logit_adjust = 1.0;
+  auto adjusted = compute::train_local(*bb, start, one_class, t, 20, 1);
+  CHECK(bias_gap(adjusted) < bias_gap(plain));  // AdamW normalizes step sizes: the effect is modest here
 }
