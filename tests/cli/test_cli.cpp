@@ -159,6 +159,96 @@ const std::vector<readme_command>& README_COMMANDS() {
        for (const char* v : {"fixed", "fah", "online"})
          check_run_folder(ws, fs::path("runs/sst2") / v, 2, 2);
      }},
+    {"build/bench/bench_rounds --seeds 5", "--set run.rounds=2", nothing,
+     [](const workspace&, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("target reached: fedavg-lora") != std::string::npos);
+       CHECK(r.out.find("| 5 |") != std::string::npos);
+     }},
+    {"build/bench/bench_scheduler", "--clients 10 --rounds 1 --instances 1", nothing,
+     [](const workspace&, const result& r) {
+       check_ok(r);
+       for (const char* policy : {"| fixed", "| fah", "| online"})
+         CHECK(r.out.find(policy) != std::string::npos);
+     }},
+    {"python3 scripts/compare configs/sst2-three-tier.toml runs/sst2 fixed:scheduler.policy=fixed "
+     "deadline-aware:scheduler.policy=deadline-aware hetlora:scheduler.policy=hetlora fah:scheduler.policy=fah "
+     "waterfill:scheduler.policy=waterfill online:scheduler.policy=online",
+     "-- " + slice + " --set run.rounds=1 --set data.min_samples=2", nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       for (const char* v : {"fixed", "deadline-aware", "hetlora", "fah", "waterfill", "online"})
+         check_run_folder(ws, fs::path("runs/sst2") / v, 1, 2);
+     }},
+    {"python3 scripts/compare configs/sst2-three-tier.toml runs/sst2-synthetic fixed:scheduler.policy=fixed "
+     "deadline-aware:scheduler.policy=deadline-aware hetlora:scheduler.policy=hetlora fah:scheduler.policy=fah "
+     "waterfill:scheduler.policy=waterfill online:scheduler.policy=online -- --set data.task=synthetic --set "
+     "run.target=0.7 --set run.rounds=1000 --set run.max_clock_s=300 --set run.stop_at_target=true",
+     "--set run.max_clock_s=15", nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       for (const char* v : {"fixed", "online"}) {
+         auto summary = json::parse(read_text(ws / "runs/sst2-synthetic" / v / "summary.json"));
+         CHECK(summary.at("clock_s").get<double>() >= 15);
+         CHECK(summary.at("rounds").get<int>() < 1000);
+       }
+     }},
+    {"build/fedq run configs/sst2-pretrained.toml --set data.partition=iid --set run.rounds=20",
+     slice + " --set run.rounds=1", [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-small"); },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       check_run_folder(ws, output_dir(r), 1, 2);
+       CHECK(r.out.find("partition iid") != std::string::npos);
+     }},
+    {"build/fedq run configs/sst2-pretrained.toml --set data.partition=iid --set run.rounds=20 --set "
+     "'model.checkpoint=\"\"'",
+     slice + " --set run.rounds=1", nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       auto dir = output_dir(r);
+       check_run_folder(ws, dir, 1, 2);
+       CHECK(read_text(ws.root() / dir / "config.toml").find("checkpoint = ''") != std::string::npos);
+     }},
+    {"build/fedq profile configs/quickstart.toml --threads 1,2 --steps 10 --repeats 5 --out cost.csv",
+     "--bits fp32", nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("[cost]") != std::string::npos);
+       CHECK(r.out.find("threads against 1") != std::string::npos);
+       CHECK(lines_of(read_text(ws / "cost.csv")).size() == 1 + 3 * 2);  // 3 ranks x 2 thread counts
+     }},
+    {"build/fedq profile configs/sst2-pretrained.toml --threads 1,2 --bits fp32,nf4 --steps 10 --repeats 3",
+     "--ranks 2,16", [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-small"); },
+     [](const workspace&, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("model models/pretrain-small") != std::string::npos);
+       CHECK(r.out.find("nf4_factor = ") != std::string::npos);
+     }},
+    {"build/bench/bench_dequant", "--sizes 64 --reps 1", nothing,
+     [](const workspace&, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("| 64x64 | nf4 |") != std::string::npos);
+     }},
+    {"build/bench/bench_memory", "--d-model 32 --layers 1 --batch 2", nothing,
+     [](const workspace&, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("| nf4 |") != std::string::npos);
+     }},
+    {"build/bench/bench_memory --d-model 1024", "--layers 1 --batch 2", nothing,
+     [](const workspace&, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("d=1024") != std::string::npos);
+     }},
+    {"build/bench/bench_step", "--steps 1 --repeats 1", nothing,
+     [](const workspace&, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("fedq / PyTorch step time: ") != std::string::npos);
+     }},
+    {"build/bench/bench_step --d-model 256 --layers 4 --ffn 688 --steps 5", "--repeats 1", nothing,
+     [](const workspace&, const result& r) {
+       check_ok(r);
+       CHECK(r.out.find("model d=256 layers=4") != std::string::npos);
+     }},
   };
   return list;
 }
@@ -170,6 +260,7 @@ std::vector<std::string> readme_sh_commands(const std::string& readme) {
   bool in_sh = false;
   std::string pending;
   for (auto line : lines_of(readme)) {
+    line.erase(0, line.find_first_not_of(' '));  // fences and commands may sit in a list item
     if (line.rfind("```", 0) == 0) {
       in_sh = !in_sh && line == "```sh";
       continue;
