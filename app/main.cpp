@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   pretrain->add_option("--set", pt.overrides, "Override a config key, e.g. --set train.steps=100 (repeatable)");
   pretrain->add_option("--out", pt.out, "Checkpoint folder to write (default: models/<config name>)");
   pretrain->add_option("--data-dir", pt.data_dir,
-                       "The folder holding wikitext-2-raw/ and glue/ (sets corpus.dir)");
+                       "The folder holding wikitext-2-raw/, glue/, imdb-unsup/ and gutenberg/ (sets corpus.dir)");
   pretrain->add_flag("-q,--quiet", pt.quiet, "No progress lines");
 
   try {
