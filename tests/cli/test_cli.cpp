@@ -159,6 +159,24 @@ const std::vector<readme_command>& README_COMMANDS() {
        for (const char* v : {"fixed", "fah", "online"})
          check_run_folder(ws, fs::path("runs/sst2") / v, 2, 2);
      }},
+    {"build/fedq pretrain configs/pretrain-reviews.toml --out models/pretrain-reviews",
+     tiny_pretrain_sets("corpus/tiny.txt"), [](const workspace& ws) { ws.tiny_corpus("corpus/tiny.txt"); },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(fs::exists(ws / "models/pretrain-reviews/model.safetensors"));
+       auto summary = json::parse(read_text(ws / "models/pretrain-reviews/pretrain.json"));
+       CHECK(summary.at("holdout_by_source").contains("corpus/tiny.txt"));
+     }},
+    {"build/fedq run configs/sst2-central.toml", slice + " --set run.rounds=2 --set scheduler.local_steps=3",
+     [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-reviews"); },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       auto dir = output_dir(r);
+       check_run_folder(ws, dir, 2, 2);
+       auto partition = json::parse(read_text(ws.root() / dir / "partition.json"));
+       CHECK(partition.at("clients").size() == 1);  // one client holds the whole train split
+       CHECK(partition.at("clients")[0].at("train") == 600);
+     }},
     {"build/bench/bench_rounds --seeds 5", "--set run.rounds=2", nothing,
      [](const workspace&, const result& r) {
        check_ok(r);
