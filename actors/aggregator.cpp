@@ -29,10 +29,12 @@ struct aggregator_state {
 
 aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::stateful_pointer<aggregator_state> self,
                                                     compute::staleness_options o, weighting by,
-                                                    compute::server_opt_options server_opt) {
+                                                    compute::server_opt_options server_opt,
+                                                    std::vector<double> state) {
   self->state.opt = std::make_unique<compute::server_optimizer>(server_opt);
+  self->state.opt->restore(state);
   return {
-    [=](aggregate_atom, const aggregate_request& req) -> caf::result<blob> {
+    [=](aggregate_atom, const aggregate_request& req) -> caf::result<aggregate_result> {
       auto& opt = *self->state.opt;
       try {
         std::vector<compute::adapter_payload> updates;
@@ -46,7 +48,7 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::stateful_p
         opt.apply(base, next);
         if (req.base != req.current)  // late merges landed while the round was open: keep them
           compute::carry_over(next, base, serialization::decode(req.current));
-        return serialization::encode(next);
+        return aggregate_result{serialization::encode(next), opt.state()};
       } catch (const std::exception& e) {
         return caf::make_error(caf::sec::invalid_argument,
                                "aggregation of round " + std::to_string(req.round) + ": " +
@@ -68,8 +70,9 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::stateful_p
 } // namespace
 
 aggregator_actor spawn_aggregator(caf::actor_system& sys, compute::staleness_options staleness,
-                                  weighting w, compute::server_opt_options opt) {
-  return sys.spawn(aggregator_behavior, staleness, w, opt);
+                                  weighting w, compute::server_opt_options opt,
+                                  std::vector<double> state) {
+  return sys.spawn(aggregator_behavior, staleness, w, opt, std::move(state));
 }
 
 } // namespace fedq::actors

@@ -17,8 +17,10 @@ enum class weighting { samples, norm };
 /// past max_staleness. With a server optimizer, the round's average change
 /// is its pseudo-gradient (compute::server_optimizer); late merges are mixed
 /// in as they are, outside it.
+/// `state`: the server optimizer's state to start from (a checkpoint's).
 aggregator_actor spawn_aggregator(caf::actor_system& sys, compute::staleness_options staleness,
-                                  weighting w = weighting::samples, compute::server_opt_options opt = {});
+                                  weighting w = weighting::samples, compute::server_opt_options opt = {},
+                                  std::vector<double> state = {});
 
 /// The late-merge decision and arithmetic, without actors.
 late_result merge_late(const compute::staleness_options& o, const late_request& req);

@@ -42,7 +42,8 @@ backbone_set load_backbones(const compute::model_options& model,
   return out;
 }
 
-run_summary run_experiment(const experiment_setup& setup, run_observer* observer) {
+run_summary run_experiment(const experiment_setup& setup, run_observer* observer,
+                           const run_control& control, const rewire_fn& rewire) {
   const auto& backbones = setup.backbones;
   if (!backbones.count(setup.model.bits))
     throw std::runtime_error("experiment setup without its backbone (load_backbones)");
@@ -73,11 +74,16 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
   scheduling::policy_context ctx{
     setup.server.tiers, setup.server.cost,
     compute::training_memory_model(setup.model, setup.train.batch_size, formats)};
-  ss.scheduler = spawn_scheduler(sys, setup.policy, std::move(ctx));
+  const auto& resume = control.resume;
+  ss.scheduler = spawn_scheduler(sys, setup.policy, std::move(ctx),
+                                 resume ? resume->plan_log : std::vector<scheduling::plan_input>{});
   ss.aggregator = spawn_aggregator(sys, setup.staleness,
                                    setup.norm_weighting ? weighting::norm : weighting::samples,
-                                   setup.server_opt);
+                                   setup.server_opt, resume ? resume->aggregator : std::vector<double>{});
   ss.observer = observer;
+  ss.checkpoint_dir = control.checkpoint_dir;
+  ss.config_hash = control.config_hash;
+  ss.resume = resume;
   for (const auto& info : setup.server.clients) {
     client_setup cs;
     cs.id = info.id;
@@ -91,6 +97,8 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
     cs.exec = &exec;
     ss.clients.push_back(spawn_client(sys, std::move(cs)));
   }
+  if (rewire)
+    rewire(sys, ss);
   auto server = spawn_server(sys, std::move(ss));
 
   run_summary summary;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -41,9 +42,21 @@ struct experiment_setup {
   uint64_t adapter_seed = 1;
 };
 
+/// Changes the server's setup (its actors) before the server is spawned:
+/// e.g. a test puts a proxy in front of a client.
+using rewire_fn = std::function<void(caf::actor_system&, server_setup&)>;
+
+/// Checkpointing and resuming a run.
+struct run_control {
+  std::filesystem::path checkpoint_dir;     ///< not empty: a checkpoint after every round
+  uint64_t config_hash = 0;                 ///< recorded in the checkpoints
+  std::optional<server_checkpoint> resume;  ///< go on from here
+};
+
 /// Spawns scheduler, aggregator, clients and server in one actor system,
 /// runs to the end and returns the summary. Throws std::runtime_error with
 /// the reason when the run fails.
-run_summary run_experiment(const experiment_setup& setup, run_observer* observer);
+run_summary run_experiment(const experiment_setup& setup, run_observer* observer,
+                           const run_control& control = {}, const rewire_fn& rewire = {});
 
 } // namespace fedq::actors

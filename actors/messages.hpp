@@ -58,6 +58,14 @@ struct aggregate_request {
   blob current;  ///< the global adapter at the close (late merges since included)
 };
 
+/// Aggregator -> server: the round's new global adapter, and the
+/// aggregator's state after it (the server optimizer's moments; what a
+/// checkpoint keeps).
+struct aggregate_result {
+  blob global;
+  std::vector<double> state;
+};
+
 /// Server -> aggregator: merge one late update into the global adapter.
 struct late_request {
   uint64_t version = 0;       ///< current global version
@@ -88,6 +96,9 @@ struct run_summary {
   uint64_t late_merged = 0;
   uint64_t late_rejected = 0;
   uint64_t failed = 0;            ///< tasks whose training failed, on time or late
+  /// Updates validation refused (update_gate), on time or late; the late
+  /// ones are also in late_rejected.
+  uint64_t invalid = 0;
   /// Of the totals above: the late outcomes handled after the last round
   /// closed (while in-flight updates were drained); every other late outcome
   /// is in the list of the round during which it was handled.
@@ -111,7 +122,7 @@ using scheduler_actor = caf::typed_actor<
 /// Aggregates heterogeneous-rank updates; merges late ones by staleness.
 using aggregator_actor = caf::typed_actor<
   // on-time updates of a round -> the new global adapter (at r_max)
-  caf::replies_to<aggregate_atom, aggregate_request>::with<blob>,
+  caf::replies_to<aggregate_atom, aggregate_request>::with<aggregate_result>,
   // one late update -> merged (or rejected, with the reason)
   caf::replies_to<late_atom, late_request>::with<late_result>>;
 
@@ -150,6 +161,11 @@ typename Inspector::result_type inspect(Inspector& f, aggregate_request& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, aggregate_result& x) {
+  return f(caf::meta::type_name("aggregate_result"), x.global, x.state);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, late_request& x) {
   return f(caf::meta::type_name("late_request"), x.version, x.global, x.update);
 }
@@ -165,7 +181,7 @@ typename Inspector::result_type inspect(Inspector& f, run_summary& x) {
   return f(caf::meta::type_name("run_summary"), x.rounds, x.time_to_target_s,
            x.deadline_hit_rate, x.bytes_up, x.bytes_down, x.final_score, x.final_loss,
            x.final_parts, x.final_fairness, x.on_time,
-           x.late_merged, x.late_rejected, x.failed, x.after_last_merged, x.after_last_rejected,
+           x.late_merged, x.late_rejected, x.failed, x.invalid, x.after_last_merged, x.after_last_rejected,
            x.after_last_failed, x.clock_s, x.wall_s, x.final_version,
            x.peak_memory_mb, x.skipped, x.final_global);
 }

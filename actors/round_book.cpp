@@ -56,6 +56,15 @@ uint32_t round_record::failed() const {
     std::count_if(participants.begin(), participants.end(), [](const auto& p) { return !p.error.empty(); }));
 }
 
+uint32_t round_record::rejected() const {
+  return static_cast<uint32_t>(std::count_if(participants.begin(), participants.end(),
+                                             [](const auto& p) { return !p.rejected.empty(); }));
+}
+
+uint32_t round_record::late_invalid() const {
+  return static_cast<uint32_t>(std::count_if(late.begin(), late.end(), [](const auto& l) { return l.invalid; }));
+}
+
 uint64_t round_record::bytes_up() const {
   uint64_t b = late_bytes_up;
   for (const auto& p : participants)
@@ -98,7 +107,7 @@ bool round_book::expects(uint32_t client, uint32_t round) const {
     return false;
   for (const auto& p : rec_.participants)
     if (p.client == client)
-      return p.duration_s < 0 && p.error.empty();
+      return p.duration_s < 0 && p.error.empty() && p.rejected.empty();
   return false;
 }
 
@@ -124,6 +133,13 @@ void round_book::failed(uint32_t client, double now, const std::string& error) {
   }
 }
 
+void round_book::rejected(uint32_t client, double now, const std::string& reason) {
+  if (auto* p = find(client)) {
+    p->duration_s = now - rec_.t_start;
+    p->rejected = reason;
+  }
+}
+
 void round_book::late(late_record r, uint64_t bytes_up) {
   rec_.late.push_back(std::move(r));
   rec_.late_bytes_up += bytes_up;
@@ -131,7 +147,7 @@ void round_book::late(late_record r, uint64_t bytes_up) {
 
 bool round_book::complete() const {
   return std::all_of(rec_.participants.begin(), rec_.participants.end(),
-                     [](const auto& p) { return p.on_time || !p.error.empty(); });
+                     [](const auto& p) { return p.on_time || !p.error.empty() || !p.rejected.empty(); });
 }
 
 std::vector<client_update> round_book::take_updates() {
@@ -148,7 +164,7 @@ round_record round_book::close(double now) {
   rec_.deadline_met = !rec_.participants.empty() && complete() &&
                       std::all_of(rec_.participants.begin(), rec_.participants.end(),
                                   [&](const auto& p) {
-                                    return p.error.empty() && p.duration_s <= rec_.deadline_s;
+                                    return p.on_time && p.duration_s <= rec_.deadline_s;
                                   });
   double loss = 0;
   uint32_t n = 0;
@@ -176,6 +192,7 @@ run_summary summarize(const std::vector<round_record>& rounds,
     s.late_merged += r.late_merged();
     s.late_rejected += r.late_rejected();
     s.failed += r.failed() + r.late_failed();
+    s.invalid += r.rejected() + r.late_invalid();
     s.skipped += r.skipped.size();
     if (s.time_to_target_s < 0 && r.score >= target)
       s.time_to_target_s = r.t_close;
@@ -186,8 +203,10 @@ run_summary summarize(const std::vector<round_record>& rounds,
     s.final_version = r.version;
     s.clock_s = r.t_close;
   }
-  for (const auto& l : after_last)
+  for (const auto& l : after_last) {
+    s.invalid += l.invalid ? 1 : 0;
     (l.failed ? s.after_last_failed : l.merged ? s.after_last_merged : s.after_last_rejected) += 1;
+  }
   s.late_merged += s.after_last_merged;
   s.late_rejected += s.after_last_rejected;
   s.failed += s.after_last_failed;

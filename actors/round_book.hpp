@@ -24,6 +24,7 @@ struct participant_record {
   double memory_mb = 0;     ///< training memory it reported
   bool on_time = false;
   std::string error;        ///< training failed: why
+  std::string rejected;     ///< an update came, and validation refused it: why
   uint64_t bytes_down = 0;
   uint64_t bytes_up = 0;
   double loss_before = 0;
@@ -43,6 +44,7 @@ struct late_record {
   double weight = 0;
   std::string reason;   ///< why it was rejected, or why training failed
   bool failed = false;  ///< training failed: no update came
+  bool invalid = false; ///< rejected by validation (update_gate), not by staleness
 };
 
 struct round_record {
@@ -77,6 +79,8 @@ struct round_record {
   uint32_t late_rejected() const;
   uint32_t late_failed() const;
   uint32_t failed() const;        ///< participants whose training failed before the round closed
+  uint32_t rejected() const;      ///< participants whose update validation refused
+  uint32_t late_invalid() const;  ///< of late_rejected(): refused by validation
   uint64_t bytes_up() const;      ///< on-time and late payloads received in this round
   uint64_t bytes_down() const;
 };
@@ -93,8 +97,10 @@ public:
   bool expects(uint32_t client, uint32_t round) const;
   void arrived(const client_update& u, double now, uint64_t bytes_up);
   void failed(uint32_t client, double now, const std::string& error);
+  /// The client's update arrived in time, and validation refused it.
+  void rejected(uint32_t client, double now, const std::string& reason);
   void late(late_record r, uint64_t bytes_up);
-  /// Every participant has answered (or failed).
+  /// Every participant has answered (or failed, or was refused).
   bool complete() const;
 
   /// The on-time updates, ordered by client id (a deterministic aggregation order).

@@ -4,11 +4,14 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
+#include "actors/update_gate.hpp"
 #include "compute/aggregation.hpp"
 #include "scheduling/environment.hpp"
 #include "scheduling/event_queue.hpp"
@@ -48,7 +51,10 @@ struct server_state {
   std::shared_ptr<server_setup> s;
   scheduling::event_queue<event> queue;
   std::map<key, answer> answers;
-  std::map<uint32_t, double> dispatched_at;  // clients with a task in flight
+  std::optional<update_gate> gate;  // the tasks in flight; validates what comes back
+  std::map<uint32_t, train_task> sent;  // the tasks in flight themselves (a checkpoint keeps them)
+  std::vector<scheduling::plan_input> plan_log;  // every plan request, for a resumed scheduler
+  std::vector<double> aggregator_state;          // after the last aggregation
   std::map<uint32_t, scheduling::telemetry> last_tel;
   std::map<uint32_t, scheduling::task_timing> timing;  // virtual clock: of the task in flight
   std::unique_ptr<scheduling::environment> env;        // virtual clock only
@@ -92,7 +98,7 @@ struct server_state {
     std::vector<uint32_t> idle;
     double next_back = INFINITY;
     for (const auto& c : opts().clients) {
-      if (dispatched_at.count(c.id))
+      if (gate->busy(c.id))
         continue;
       if (env && !env->online(c.id, now)) {
         next_back = std::min(next_back, env->next_online(c.id, now));
@@ -128,6 +134,8 @@ struct server_state {
       in.clients.push_back(v);
     }
     in.feedback = feedback();
+    if (!s->checkpoint_dir.empty())
+      plan_log.push_back(in);
     waiting = true;
     self->request(s->scheduler, caf::infinite, plan_atom::value, std::move(in))
       .then(
@@ -162,7 +170,7 @@ struct server_state {
 
   void dispatch(const scheduling::round_plan& plan) {
     if (plan.clients.empty()) { // every idle client was left out
-      if (dispatched_at.empty())
+      if (gate->idle())
         return fail("round " + std::to_string(plan.round) +
                     ": the scheduler planned no client (no plan fits any client's memory; "
                     "raise tiers.memory_gb, lower scheduler.r_min, or use a smaller model.bits)");
@@ -191,7 +199,8 @@ struct server_state {
       p.predicted_s = a.predicted_s;
       p.bytes_down = task.adapter.size();
       parts.push_back(p);
-      dispatched_at[a.client] = t;
+      gate->dispatched(a.client, {plan.round, version, a.rank, t});
+      sent[a.client] = task;
       if (env) {
         scheduling::work_item w{a.rank, a.steps, opts().tokens_per_step, p.bytes_down,
                                 p.bytes_down, a.bits};
@@ -199,14 +208,7 @@ struct server_state {
         timing[a.client] = tt;
         queue.push(t + tt.total_s(), event{event::arrival, a.client, plan.round});
       }
-      uint32_t client = a.client, round = plan.round;
-      self->request(s->clients.at(client), caf::infinite, std::move(task))
-        .then([this, client, round](client_update& u) { on_answer(client, round, {std::move(u), {}}); },
-              [this, client, round](caf::error& e) {
-                answer failed;
-                failed.error = self->system().render(e);
-                on_answer(client, round, std::move(failed));
-              });
+      send(std::move(task));
     }
     for (auto id : plan.skipped)
       spdlog::warn("round {}: client {} left out: no plan fits its memory", plan.round, id);
@@ -227,7 +229,25 @@ struct server_state {
     }
   }
 
+  void send(train_task task) {
+    uint32_t client = task.client, round = task.round;
+    self->request(s->clients.at(client), caf::infinite, std::move(task))
+      .then([this, client, round](client_update& u) { on_answer(client, round, {std::move(u), {}}); },
+            [this, client, round](caf::error& e) {
+              answer failed;
+              failed.error = self->system().render(e);
+              on_answer(client, round, std::move(failed));
+            });
+  }
+
   void on_answer(uint32_t client, uint32_t round, answer a) {
+    if (answers.count({client, round})) { // a second answer before the first was handled
+      record_invalid(client, round, clock(),
+                     "a duplicate: a second answer from client " + std::to_string(client) +
+                       " for round " + std::to_string(round),
+                     a.update.adapter.size());
+      return;
+    }
     answers[{client, round}] = std::move(a);
     if (!virtual_clock())
       queue.push(wall(), event{event::arrival, client, round});
@@ -269,12 +289,12 @@ struct server_state {
     auto node = answers.extract({client, round});
     answer a = std::move(node.mapped());
     double t = clock();
-    auto in_flight = dispatched_at.find(client);
-    if (in_flight == dispatched_at.end())
-      return fail("an answer from client " + std::to_string(client) + " for round " +
-                  std::to_string(round) + " that has no task in flight");
-    double duration = t - in_flight->second;
-    dispatched_at.erase(in_flight);
+    auto reason = gate->unexpected(client, round);
+    auto task = gate->take(client, round);
+    if (!task)
+      return record_invalid(client, round, t, reason, a.update.adapter.size());
+    sent.erase(client);
+    double duration = t - task->dispatched_at;
     idle_unplannable = false;
     if (!a.error.empty()) {
       timing.erase(client);
@@ -289,6 +309,17 @@ struct server_state {
       return;
     }
     client_update& u = a.update;
+    uint64_t bytes = u.adapter.size();
+    if (auto why = gate->check(client, *task, u, version); !why.empty()) {
+      timing.erase(client);
+      if (!book.expects(client, round))
+        return record_invalid(client, round, t, why, bytes);
+      spdlog::warn("round {}: update from client {} refused: {}", round, client, why);
+      book.rejected(client, t, why);
+      if (book.complete())
+        close_round();
+      return;
+    }
     u.tel.duration_s = duration;
     // The scheduler's work unit is the planned tokens per step (padded
     // batches), the same the cost model and the virtual clock charge for.
@@ -303,7 +334,6 @@ struct server_state {
     auto& peak = peak_memory_mb.at(opts().clients.at(client).tier);
     peak = std::max(peak, u.tel.memory_mb);
     last_tel[client] = u.tel;
-    uint64_t bytes = u.adapter.size();
     if (book.expects(client, round)) {
       book.arrived(u, t, bytes);
       if (book.complete())
@@ -326,6 +356,14 @@ struct server_state {
         [this](caf::error& e) { fail("aggregator: " + self->system().render(e)); });
   }
 
+  /// An answer refused before it could be used (update_gate): a late
+  /// outcome, rejected with the reason.
+  void record_invalid(uint32_t client, uint32_t round, double t, const std::string& why, uint64_t bytes) {
+    late_record r{client, round, t, 0, false, 0, "invalid update: " + why};
+    r.invalid = true;
+    record_late(std::move(r), bytes);
+  }
+
   void record_late(late_record r, uint64_t bytes) {
     if (r.merged)
       spdlog::info("late update from client {} (round {}, staleness {}) merged with weight {:.3f}",
@@ -345,7 +383,7 @@ struct server_state {
     auto updates = book.take_updates();
     auto rec = book.close(clock());
     if (updates.empty()) {
-      spdlog::warn("round {}: no update arrived by the deadline; global adapter unchanged",
+      spdlog::warn("round {}: no valid update arrived in time; global adapter unchanged",
                     rec.round);
       return finish_round(std::move(rec));
     }
@@ -353,9 +391,10 @@ struct server_state {
     aggregate_request req{rec.round, std::move(updates), round_base, global};
     self->request(s->aggregator, caf::infinite, aggregate_atom::value, std::move(req))
       .then(
-        [this, rec](blob& g) mutable {
+        [this, rec](aggregate_result& r) mutable {
           waiting = false;
-          global = std::move(g);
+          global = std::move(r.global);
+          aggregator_state = std::move(r.state);
           ++version;
           finish_round(std::move(rec));
           pump();
@@ -383,10 +422,73 @@ struct server_state {
     bool out_of_time = opts().max_clock_s > 0 && records.back().t_close >= opts().max_clock_s;
     if (records.size() >= opts().rounds || (opts().stop_at_target && reached) || out_of_time)
       finishing = true;
+    if (!s->checkpoint_dir.empty()) {
+      try {
+        write_checkpoint(s->checkpoint_dir, checkpoint());
+      } catch (const std::exception& e) {
+        fail(std::string("checkpoint: ") + e.what());
+      }
+    }
+  }
+
+  /// Everything needed to go on from here after a crash. Answers that came
+  /// but were not handled yet are left out: their tasks are sent again.
+  server_checkpoint checkpoint() const {
+    server_checkpoint c;
+    c.config_hash = s->config_hash;
+    c.next_round = next_round;
+    c.version = version;
+    c.now = now;
+    std::ostringstream r;
+    r << rng;
+    c.rng = r.str();
+    c.wake_pending = wake_pending;
+    c.idle_unplannable = idle_unplannable;
+    c.finishing = finishing;
+    c.global = global;
+    c.records = records;
+    c.between = between;
+    c.last_tel = last_tel;
+    c.timing = timing;
+    c.peak_memory_mb = peak_memory_mb;
+    for (const auto& e : queue.entries())
+      c.queue.push_back({e.time, e.seq, uint32_t(e.event.kind), e.event.client, e.event.round});
+    c.queue_seq = queue.next_seq();
+    c.tasks = gate->tasks();
+    c.answered = gate->answered();
+    c.sent = sent;
+    c.plan_log = plan_log;
+    c.aggregator = aggregator_state;
+    return c;
+  }
+
+  void restore(const server_checkpoint& c) {
+    next_round = c.next_round;
+    version = c.version;
+    now = c.now;
+    std::istringstream r(c.rng);
+    r >> rng;
+    wake_pending = c.wake_pending;
+    idle_unplannable = c.idle_unplannable;
+    finishing = c.finishing;
+    global = c.global;
+    records = c.records;
+    between = c.between;
+    last_tel = c.last_tel;
+    timing = c.timing;
+    peak_memory_mb = c.peak_memory_mb;
+    std::vector<scheduling::event_queue<event>::entry> entries;
+    for (const auto& e : c.queue)
+      entries.push_back({e.time, e.seq, event{event::kind_t(e.kind), e.client, e.round}});
+    queue.restore(std::move(entries), c.queue_seq);
+    gate->restore(c.tasks, c.answered);
+    sent = c.sent;
+    plan_log = c.plan_log;
+    aggregator_state = c.aggregator;
   }
 
   void maybe_finish() {
-    if (!dispatched_at.empty())
+    if (!gate->idle())
       return; // updates still in flight: they are merged (or rejected) before the end
     std::vector<late_record> after_last;
     uint64_t after_last_bytes = 0;
@@ -418,6 +520,11 @@ server_actor::behavior_type server_behavior(server_ptr self, std::shared_ptr<ser
   st.s = std::move(setup);
   st.global = st.s->initial_global;
   const auto& o = st.s->opts;
+  std::vector<uint32_t> shard_sizes;
+  for (const auto& c : o.clients)
+    shard_sizes.push_back(c.samples);
+  st.gate.emplace(serialization::decode(st.global), update_limits{o.r_max, o.max_update_norm},
+                  std::move(shard_sizes));
   st.peak_memory_mb.assign(o.tiers.size(), 0.0);
   if (o.clock == clock_kind::virtual_clock) {
     std::vector<uint32_t> client_tier;
@@ -426,11 +533,16 @@ server_actor::behavior_type server_behavior(server_ptr self, std::shared_ptr<ser
     st.env = std::make_unique<scheduling::environment>(o.tiers, client_tier, o.cost, o.seed);
   }
   st.rng.seed(scheduling::mix_seed(st.s->opts.seed, 0xffffffffu, 0));
+  if (st.s->resume)
+    st.restore(*st.s->resume);
   return {
     [self](run_atom) -> caf::typed_response_promise<run_summary> {
       auto& st = self->state;
       st.promise = self->make_response_promise<run_summary>();
       st.t0 = std::chrono::steady_clock::now();
+      if (st.s->resume)  // the tasks that were in flight at the checkpoint, once more
+        for (const auto& [client, task] : st.sent)
+          st.send(task);
       st.pump();
       return st.promise;
     },

@@ -1,8 +1,11 @@
 #pragma once
 
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "actors/checkpoint.hpp"
 #include "actors/evaluation.hpp"
 #include "actors/messages.hpp"
 #include "actors/round_book.hpp"
@@ -42,6 +45,7 @@ struct server_options {
   compute::payload_size payload;   ///< for the scheduler's byte model
   uint32_t r_min = 1;
   bool local_validation = false;   ///< clients measure F and F^ after training (fah, waterfill)
+  double max_update_norm = 0;      ///< > 0: refuse updates above this L2 norm (update_gate)
   scheduling::cost_options cost;
   std::vector<scheduling::tier_profile> tiers;
   std::vector<client_info> clients;
@@ -63,6 +67,12 @@ struct server_setup {
   aggregator_actor aggregator;
   std::vector<client_actor> clients;  ///< indexed like opts.clients
   run_observer* observer = nullptr;
+  /// Not empty: a checkpoint is written there after every round.
+  std::filesystem::path checkpoint_dir;
+  uint64_t config_hash = 0;           ///< recorded in every checkpoint
+  /// Go on from this checkpoint instead of starting (the scheduler and the
+  /// aggregator were spawned from it too).
+  std::optional<server_checkpoint> resume;
 };
 
 server_actor spawn_server(caf::actor_system& sys, server_setup setup);

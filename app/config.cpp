@@ -57,6 +57,7 @@ void fields(experiment_config& c, F&& f) {
   f("aggregator.a", c.aggregator.a);
   f("aggregator.b", c.aggregator.b);
   f("aggregator.max_staleness", c.aggregator.max_staleness);
+  f("aggregator.max_update_norm", c.aggregator.max_update_norm);
   f("aggregator.weighting", c.aggregator.weighting);
   f("aggregator.server_opt", c.aggregator.server_opt.kind);
   f("aggregator.server_lr", c.aggregator.server_opt.lr);
@@ -269,6 +270,8 @@ void validate(const experiment_config& c) {
   require(so.beta1 >= 0 && so.beta1 < 1, "aggregator.server_beta1", so.beta1, "must lie in [0, 1)");
   require(so.beta2 >= 0 && so.beta2 < 1, "aggregator.server_beta2", so.beta2, "must lie in [0, 1)");
   require(so.tau > 0, "aggregator.server_tau", so.tau, "must be > 0");
+  require(c.aggregator.max_update_norm >= 0, "aggregator.max_update_norm",
+          c.aggregator.max_update_norm, "must be >= 0 (0: off)");
   require(c.aggregator.weighting == "samples" || c.aggregator.weighting == "norm",
           "aggregator.weighting", c.aggregator.weighting, "must be samples or norm");
   require(c.train.lr > 0, "train.lr", c.train.lr, "must be > 0");
@@ -417,6 +420,7 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   o.max_clock_s = c.run.max_clock_s;
   o.r_max = c.scheduler.r_max;
   o.r_min = c.scheduler.r_min;
+  o.max_update_norm = c.aggregator.max_update_norm;
   o.seed = c.seed;
   o.tokens_per_step = s.train.batch_size * s.model.max_len;
   o.payload = compute::adapter_size(s.model);

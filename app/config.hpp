@@ -39,6 +39,7 @@ struct experiment_config {
     double a = 0.5;
     double b = 10;
     uint32_t max_staleness = 8;
+    double max_update_norm = 0;         ///< > 0: refuse updates above this L2 norm
     std::string weighting = "samples";  ///< samples | norm (HetLoRA: ||B A||_F)
     compute::server_opt_options server_opt;
   } aggregator;

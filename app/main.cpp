@@ -23,6 +23,11 @@ int main(int argc, char** argv) {
                   "Output folder (default: a fresh folder under runs/)");
   cmd->add_option("--data-dir", run.data_dir,
                   "The GLUE folder for GLUE tasks (sets data.dir)");
+  cmd->add_option("--resume", run.resume,
+                  "Go on with the run in this folder from its last checkpoint (written after every "
+                  "round), with the same config and --set; on the virtual clock it ends as the "
+                  "uninterrupted run would have")
+    ->check(CLI::ExistingDirectory);
   cmd->add_flag("-q,--quiet", run.quiet, "No per-round progress lines or info logs");
 
   fedq::app::logits_args lg;

@@ -36,7 +36,33 @@ int run_command(const run_args& args) {
 
   const auto& so = setup.server;
   std::string mode = actors::round_mode_name(so.mode);
-  auto dir = args.out.empty() ? default_out_dir(args.config, mode) : std::filesystem::path(args.out);
+  actors::run_control control;
+  control.config_hash = config_hash(effective_toml);
+  if (!args.resume.empty()) {
+    if (!args.out.empty() && std::filesystem::path(args.out) != std::filesystem::path(args.resume)) {
+      std::cerr << "error: --resume " << args.resume << " continues the run in that folder; leave out --out\n";
+      return 2;
+    }
+    try {
+      std::vector<std::string> notes;
+      control.resume = actors::read_checkpoint(args.resume, notes);
+      for (const auto& n : notes)
+        spdlog::warn("{}", n);
+    } catch (const std::runtime_error& e) {
+      std::cerr << "error: --resume: " << e.what() << "\n";
+      return 2;
+    }
+    if (control.resume->config_hash != control.config_hash) {
+      std::cerr << "error: --resume " << args.resume << ": its checkpoint was made with another "
+                << "config (compare " << (std::filesystem::path(args.resume) / "config.toml").string()
+                << "); resume with the config and --set the run began with\n";
+      return 2;
+    }
+  }
+  auto dir = !args.resume.empty() ? std::filesystem::path(args.resume)
+             : args.out.empty()   ? default_out_dir(args.config, mode)
+                                  : std::filesystem::path(args.out);
+  control.checkpoint_dir = dir;
   std::vector<std::string> tier_names;
   for (const auto& t : so.tiers)
     tier_names.push_back(t.name);
@@ -45,13 +71,18 @@ int run_command(const run_args& args) {
     run_output out(dir, tier_names, so.rounds, virtual_clock, !args.quiet);
     out.write_config(effective_toml);
     out.write_partition(setup);
+    if (control.resume) {
+      out.replay(control.resume->records);
+      std::cout << "fedq run: resuming " << dir.string() << " after round "
+                << control.resume->records.size() << " of " << so.rounds << "\n";
+    }
     std::cout << "fedq run: " << so.clients.size() << " clients, task " << setup.task.train.name
               << " (" << setup.task.train.items.size() << " train, " << setup.task.eval.items.size()
               << " eval, " << data::metric_name(setup.task.metric) << "), partition "
               << data::partition_name(setup.partition.kind) << ", mode " << mode << ", policy "
               << setup.policy.name << ", " << actors::clock_name(so.clock) << " clock, seed "
               << so.seed << "\n";
-    auto summary = actors::run_experiment(setup, &out);
+    auto summary = actors::run_experiment(setup, &out, control);
     out.write_summary(summary, so.target, mode, setup.policy.name, so.seed);
     compute::write_peft_adapter(setup.model, serialization::decode(summary.final_global),
                                 (out.dir() / "adapter").string());

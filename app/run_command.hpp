@@ -10,6 +10,7 @@ struct run_args {
   std::vector<std::string> overrides;  ///< --set key=value
   std::string out;                     ///< empty: a fresh folder under runs/
   std::string data_dir;                ///< --data-dir: sets data.dir
+  std::string resume;                  ///< --resume DIR: go on from DIR's last checkpoint
   bool quiet = false;
 };
 

@@ -47,7 +47,7 @@ void run_output::on_round(const actors::round_record& r) {
     json j{{"client", p.client},       {"tier", tiers_.at(p.tier)}, {"rank", p.rank},
            {"bits", p.bits},           {"steps", p.steps},         {"predicted_s", p.predicted_s},
            {"on_time", p.on_time},     {"bytes_down", p.bytes_down}, {"bytes_up", p.bytes_up}};
-    j["duration_s"] = p.on_time || !p.error.empty() ? json(p.duration_s) : json(nullptr);
+    j["duration_s"] = p.duration_s >= 0 ? json(p.duration_s) : json(nullptr);
     if (p.on_time) {
       j["loss_before"] = p.loss_before;
       j["loss_after"] = p.loss_after;
@@ -59,6 +59,8 @@ void run_output::on_round(const actors::round_record& r) {
     }
     if (!p.error.empty())
       j["error"] = p.error;
+    if (!p.rejected.empty())
+      j["rejected"] = p.rejected;
     parts.push_back(std::move(j));
   }
   json late = json::array();
@@ -71,6 +73,8 @@ void run_output::on_round(const actors::round_record& r) {
       j["reason"] = l.reason;
     if (l.failed)
       j["failed"] = true;
+    if (l.invalid)
+      j["invalid"] = true;
     late.push_back(std::move(j));
   }
   json line{{"round", r.round},
@@ -86,6 +90,7 @@ void run_output::on_round(const actors::round_record& r) {
             {"late_merged", r.late_merged()},
             {"late_rejected", r.late_rejected()},
             {"failed", r.failed() + r.late_failed()},
+            {"invalid", r.rejected() + r.late_invalid()},
             {"bytes_up", r.bytes_up()},
             {"bytes_down", r.bytes_down()},
             {"score", r.score},
@@ -100,7 +105,7 @@ void run_output::on_round(const actors::round_record& r) {
             {"late", std::move(late)}};
   rounds_ << line.dump() << '\n';
   rounds_.flush();
-  if (progress_)
+  if (progress_ && !replaying_)
     std::cout << fmt::format(
                    "round {:>3}/{}  t={:8.1f}s ({})  wall={:6.1f}s  on-time {}/{}  late merged {} "
                    "rejected {}  score {:.3f}  clients worst {:.3f} jain {:.3f}  train loss {:.3f}",
@@ -130,6 +135,7 @@ void run_output::write_summary(const actors::run_summary& s, double target, cons
          {"late_merged", s.late_merged},
          {"late_rejected", s.late_rejected},
          {"failed", s.failed},
+         {"invalid", s.invalid},
          {"after_last_round", {{"late_merged", s.after_last_merged},
                                {"late_rejected", s.after_last_rejected},
                                {"failed", s.after_last_failed}}},
@@ -180,6 +186,22 @@ void run_output::write_partition(const actors::experiment_setup& s) {
   std::ofstream(dir_ / "partition.json") << j.dump(2) << '\n';
 }
 
+void run_output::replay(const std::vector<actors::round_record>& rounds) {
+  replaying_ = true;
+  for (const auto& r : rounds)
+    on_round(r);
+  replaying_ = false;
+}
+
+uint64_t config_hash(const std::string& effective_toml) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : effective_toml) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
 std::filesystem::path default_out_dir(const std::string& config_path, const std::string& mode) {
   auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char stamp[32];
@@ -204,11 +226,11 @@ std::string describe(const actors::run_summary& s, bool virtual_clock) {
   return fmt::format(
     "{} rounds | time-to-target {} ({} clock) | deadline hit rate {:.0f}% | bytes up {:.2f} MB, "
     "down {:.2f} MB | final score {:.3f}{} | clients: mean {:.3f}, worst {:.3f}, p10 {:.3f}, "
-    "std {:.3f}, Jain {:.3f} | on time {}, late merged {}, late rejected {}, failed {}",
+    "std {:.3f}, Jain {:.3f} | on time {}, late merged {}, late rejected {}, failed {}, invalid {}",
     s.rounds, ttt, virtual_clock ? "virtual" : "wall", 100 * s.deadline_hit_rate, s.bytes_up / 1e6,
     s.bytes_down / 1e6, s.final_score, parts, s.final_fairness.mean, s.final_fairness.worst,
     s.final_fairness.p10, s.final_fairness.stddev, s.final_fairness.jain, s.on_time,
-    s.late_merged, s.late_rejected, s.failed);
+    s.late_merged, s.late_rejected, s.failed, s.invalid);
 }
 
 } // namespace fedq::app

@@ -19,6 +19,9 @@ public:
              bool virtual_clock, bool print_progress);
 
   void on_round(const actors::round_record& r) override;
+  /// Writes the rounds a resumed run already has as rounds.jsonl's first
+  /// lines (whatever the file held after them, a torn line included, is gone).
+  void replay(const std::vector<actors::round_record>& rounds);
 
   void write_config(const std::string& toml_text);
   /// Per client: tier, train and test counts, label (or score-bin) histograms.
@@ -35,10 +38,15 @@ private:
   uint32_t total_rounds_;
   bool virtual_;
   bool progress_;
+  bool replaying_ = false;
 };
 
 /// A fresh folder runs/<stem>-<mode>-<YYYYmmdd-HHMMSS>[-N] for a run without --out.
 std::filesystem::path default_out_dir(const std::string& config_path, const std::string& mode);
+
+/// FNV-1a (64 bits) of a config's effective text: checkpoints record it, and
+/// a resume with another config is refused.
+uint64_t config_hash(const std::string& effective_toml);
 
 /// One line of the summary for humans.
 std::string describe(const actors::run_summary& s, bool virtual_clock);

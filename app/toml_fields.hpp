@@ -3,6 +3,7 @@
 // pairs: one list per config serves parsing, --set overrides, unknown-key
 // errors (with the file and line) and the effective config written back.
 
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -46,6 +47,8 @@ inline void read_value(const toml::node& n, const std::string& key, double& v) {
   if (!n.is_number())
     bad(n, key, "a number");
   v = *n.value<double>();
+  if (!std::isfinite(v))
+    bad(n, key, "a finite number");
 }
 
 template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>

@@ -38,6 +38,10 @@ torch::Tensor take(st::checkpoint& ck, const std::string& name, std::vector<int6
     throw std::runtime_error(ck.dir() + ": tensor '" + name + "' has shape (" + got +
                              "), the config needs (" + want + ")");
   }
+  auto bad = (~torch::isfinite(t)).sum().item<int64_t>();
+  if (bad > 0)
+    throw std::runtime_error(ck.dir() + ": tensor '" + name + "' holds " + std::to_string(bad) +
+                             " non-finite values (NaN or infinity): the checkpoint is damaged");
   return t;
 }
 

@@ -57,4 +57,17 @@ void server_optimizer::apply(const adapter_payload& base, adapter_payload& next)
     }
 }
 
+std::vector<double> server_optimizer::state() const {
+  auto s = m_;
+  s.insert(s.end(), v_.begin(), v_.end());
+  return s;
+}
+
+void server_optimizer::restore(const std::vector<double>& state) {
+  if (state.size() % 2 != 0)
+    throw std::invalid_argument("server optimizer: a state of odd size");
+  m_.assign(state.begin(), state.begin() + long(state.size() / 2));
+  v_.assign(state.begin() + long(state.size() / 2), state.end());
+}
+
 } // namespace fedq::compute

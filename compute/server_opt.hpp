@@ -36,6 +36,10 @@ public:
   explicit server_optimizer(server_opt_options o);
   void apply(const adapter_payload& base, adapter_payload& next);
 
+  /// The moments m and v, as a checkpoint keeps them, and back.
+  std::vector<double> state() const;
+  void restore(const std::vector<double>& state);
+
 private:
   server_opt_options o_;
   std::vector<double> m_, v_;

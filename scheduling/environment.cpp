@@ -28,8 +28,10 @@ double parse_number(const std::string& cell, const std::string& where, const cha
     double v = std::stod(cell, &used);
     if (used != cell.size() && cell.find_first_not_of(" \t\r", used) != std::string::npos)
       throw std::invalid_argument(cell);
+    if (!std::isfinite(v))
+      throw std::runtime_error(where + ": " + column + " '" + cell + "' is not a finite number");
     return v;
-  } catch (const std::exception&) {
+  } catch (const std::logic_error&) {  // stod's invalid_argument and out_of_range
     throw std::runtime_error(where + ": " + column + " '" + cell + "' is not a number");
   }
 }

@@ -1,7 +1,7 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
-#include <queue>
 #include <vector>
 
 namespace fedq::scheduling {
@@ -18,14 +18,28 @@ public:
     Event event;
   };
 
-  void push(double time, Event e) { heap_.push(entry{time, next_seq_++, std::move(e)}); }
+  void push(double time, Event e) {
+    heap_.push_back(entry{time, next_seq_++, std::move(e)});
+    std::push_heap(heap_.begin(), heap_.end(), later{});
+  }
   bool empty() const { return heap_.empty(); }
   size_t size() const { return heap_.size(); }
-  const entry& top() const { return heap_.top(); }
+  const entry& top() const { return heap_.front(); }
   entry pop() {
-    entry e = heap_.top();
-    heap_.pop();
+    std::pop_heap(heap_.begin(), heap_.end(), later{});
+    entry e = std::move(heap_.back());
+    heap_.pop_back();
     return e;
+  }
+
+  /// Everything queued (in no particular order) and the next sequence
+  /// number: what a checkpoint keeps, and restore() takes back.
+  const std::vector<entry>& entries() const { return heap_; }
+  uint64_t next_seq() const { return next_seq_; }
+  void restore(std::vector<entry> entries, uint64_t next_seq) {
+    heap_ = std::move(entries);
+    std::make_heap(heap_.begin(), heap_.end(), later{});
+    next_seq_ = next_seq;
   }
 
 private:
@@ -34,7 +48,7 @@ private:
       return a.time != b.time ? a.time > b.time : a.seq > b.seq;
     }
   };
-  std::priority_queue<entry, std::vector<entry>, later> heap_;
+  std::vector<entry> heap_;  // a binary heap under `later`
   uint64_t next_seq_ = 0;
 };
 

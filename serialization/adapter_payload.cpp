@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include <cereal/archives/portable_binary.hpp>
-#include <cereal/types/string.hpp>
-#include <cereal/types/vector.hpp>
+#include "serialization/bounded_input.hpp"
 
 namespace fedq::serialization {
 
@@ -49,12 +47,16 @@ blob encode(const adapter_payload& p) {
 }
 
 adapter_payload decode(const blob& b) {
-  std::istringstream is(unframe(magic, version, b, "adapter payload"));
+  auto body = unframe(magic, version, b, "adapter payload");
+  std::istringstream is(body);
   adapter_payload p;
   try {
+    input_limit limit(body.size());
     cereal::PortableBinaryInputArchive ar(is);
     ar(p);
   } catch (const cereal::Exception& e) {
+    throw format_error(std::string("adapter payload: malformed body: ") + e.what());
+  } catch (const format_error& e) {
     throw format_error(std::string("adapter payload: malformed body: ") + e.what());
   }
   validate(p);

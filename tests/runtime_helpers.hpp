@@ -65,9 +65,10 @@ inline actors::experiment_setup setup_of(const std::string& toml, const std::vec
   return setup;
 }
 
-inline run_result run_setup(const actors::experiment_setup& setup) {
+inline run_result run_setup(const actors::experiment_setup& setup,
+                            const actors::rewire_fn& rewire = {}) {
   run_result r;
-  r.summary = actors::run_experiment(setup, &r.rec);
+  r.summary = actors::run_experiment(setup, &r.rec, {}, rewire);
   return r;
 }
 
@@ -81,28 +82,31 @@ inline run_result run(const std::string& toml, const std::vector<std::string>& o
 /// summary's totals, and only what was handled after the last round closed
 /// is counted there.
 inline void check_nothing_lost(const run_result& r) {
-  uint64_t dispatched = 0, merged = 0, rejected = 0, failed = 0, listed = 0;
+  uint64_t dispatched = 0, merged = 0, rejected = 0, failed = 0, listed = 0, refused = 0;
   for (const auto& round : r.rec.rounds) {
     dispatched += round.participants.size();
+    refused += round.rejected();
     merged += round.late_merged();
     rejected += round.late_rejected();
     failed += round.failed() + round.late_failed();
     listed += round.late.size();
   }
   const auto& s = r.summary;
-  CHECK(s.on_time + s.late_merged + s.late_rejected + s.failed == dispatched);
+  CHECK(s.on_time + s.late_merged + s.late_rejected + s.failed + refused == dispatched);
   CHECK(merged + s.after_last_merged == s.late_merged);
   CHECK(rejected + s.after_last_rejected == s.late_rejected);
   CHECK(failed + s.after_last_failed == s.failed);
-  uint64_t late_failed = 0, after_last = 0;
+  uint64_t late_failed = 0, after_last = 0, late_invalid = 0;
   double last_close = r.rec.rounds.empty() ? 0 : r.rec.rounds.back().t_close;
   for (const auto& l : r.rec.late) {
     late_failed += l.failed ? 1 : 0;
+    late_invalid += l.invalid ? 1 : 0;
     after_last += l.at_s >= last_close ? 1 : 0;
     if (!l.merged)
       CHECK_FALSE(l.reason.empty());
   }
   CHECK(r.rec.late.size() == s.late_merged + s.late_rejected + late_failed);
+  CHECK(s.invalid == refused + late_invalid);
   CHECK(listed + s.after_last_merged + s.after_last_rejected + s.after_last_failed == r.rec.late.size());
   CHECK(s.after_last_merged + s.after_last_rejected + s.after_last_failed <= after_last);
 }

@@ -45,6 +45,18 @@ TEST_CASE("a value of the wrong type is refused with its line") {
                     Catch::Contains("non-negative"));
 }
 
+TEST_CASE("a non-finite number is refused with its line, in a file, a tier or --set") {
+  CHECK_THROWS_WITH(parse_config("seed = 1\n[train]\nlr = nan\n", "exp.toml", {}),
+                    Catch::Contains("exp.toml:3") && Catch::Contains("train.lr must be a finite number"));
+  CHECK_THROWS_WITH(
+    parse_config("[[tiers]]\nname = \"gpu-fast\"\ncompute_factor = nan\n", "exp.toml", {}),
+    Catch::Contains("exp.toml:3") && Catch::Contains("tiers.compute_factor must be a finite number"));
+  CHECK_THROWS_WITH(parse_config("", "exp.toml", {"round.deadline_s=inf"}),
+                    Catch::Contains("--set round.deadline_s=inf") && Catch::Contains("finite"));
+  CHECK_THROWS_WITH(parse_config("", "exp.toml", {"aggregator.alpha=-nan"}),
+                    Catch::Contains("finite"));
+}
+
 TEST_CASE("a rank above r_max is refused naming both keys") {
   CHECK_THROWS_WITH(parse_config("[scheduler]\nrank = 32\nr_max = 16\n", "exp.toml", {}),
                     Catch::Contains("scheduler.rank = 32") && Catch::Contains("r_max"));

@@ -3,9 +3,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
+#include "compute/llama.hpp"
 #include "compute/lm.hpp"
 #include "serialization/safetensors.hpp"
 
@@ -116,5 +118,31 @@ TEST_CASE("a checkpoint with a missing or extra or mis-shaped tensor is refused 
   });
   CHECK_THROWS_WITH(compute::lm_logits(dir, {1, 2}),
                     Catch::Contains("'model.norm.weight' has shape (8, 8), the config needs (64)"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint whose weights hold NaN or infinity is refused naming the tensor") {
+  auto dir = fs::temp_directory_path() / "fedq_nonfinite_checkpoint";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  compute::save_llama(compute::random_llama({}, 3, compute::weight_format::fp32), dir.string());
+  auto file = (dir / "model.safetensors").string();
+  std::vector<serialization::st_write> out;
+  std::vector<std::vector<float>> keep;
+  {
+    auto f = serialization::safetensors_file::open(file);
+    for (const auto& [name, t] : f->tensors()) {
+      const auto* v = reinterpret_cast<const float*>(t.data);
+      keep.emplace_back(v, v + t.bytes / sizeof(float));
+      if (name == "model.layers.1.mlp.down_proj.weight") {
+        keep.back()[7] = std::numeric_limits<float>::quiet_NaN();
+        keep.back()[9] = std::numeric_limits<float>::infinity();
+      }
+      out.push_back({name, t.dtype, t.shape, keep.back().data(), t.bytes});
+    }
+  }
+  serialization::write_safetensors(file, out);
+  CHECK_THROWS_WITH(compute::load_llama(dir.string(), compute::weight_format::nf4),
+                    Catch::Contains("'model.layers.1.mlp.down_proj.weight' holds 2 non-finite values"));
   fs::remove_all(dir);
 }

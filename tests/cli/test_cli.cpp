@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -100,6 +101,7 @@ const std::vector<readme_command>& README_COMMANDS() {
        }
      }},
     {"bash scripts/test", "", nothing, {}, "it is this suite (.ci/run runs it)"},
+    {"bench/fuzz/run 600", "", nothing, {}, "scripts/test runs it, 20 s per target"},
     {"build/fedq run configs/quickstart.toml", "--set run.rounds=2", nothing,
      [](const workspace& ws, const result& r) {
        check_ok(r);
@@ -435,4 +437,102 @@ TEST_CASE("bad input exits 2, names the file or key, and leaves no output folder
     refused("build/fedq run", {"config"}, "");
     refused("build/fedq profile configs/quickstart.toml --ranks 99", {"--ranks"}, "");
   }
+}
+
+// -- crash safety: kill -9 and --resume ---------------------------------------
+
+namespace {
+
+/// rounds.jsonl and summary.json without the wall-clock fields, and every
+/// byte of the adapter folder: what a resumed run must reproduce.
+struct run_files {
+  std::vector<json> rounds;
+  json summary;
+  std::map<std::string, std::string> adapter;
+};
+
+run_files files_of(const workspace& ws, const std::string& dir) {
+  run_files f;
+  std::istringstream lines(read_text(ws / (dir + "/rounds.jsonl")));
+  for (std::string line; std::getline(lines, line);) {
+    auto j = json::parse(line);
+    j.erase("wall_s");
+    j.erase("decision_us");
+    f.rounds.push_back(std::move(j));
+  }
+  f.summary = json::parse(read_text(ws / (dir + "/summary.json")));
+  f.summary.erase("wall_s");
+  f.summary.erase("process_peak_rss_mb");
+  for (const auto& e : fs::directory_iterator(ws / (dir + "/adapter")))
+    f.adapter[e.path().filename().string()] = read_text(e.path());
+  return f;
+}
+
+void check_same_run(const run_files& a, const run_files& b) {
+  REQUIRE(a.rounds.size() == b.rounds.size());
+  for (size_t i = 0; i < a.rounds.size(); ++i) {
+    INFO("rounds.jsonl line " << i + 1);
+    CHECK(a.rounds[i] == b.rounds[i]);
+  }
+  CHECK(a.summary == b.summary);
+  CHECK(a.adapter == b.adapter);
+}
+
+/// Starts `run` in the background, waits until `dir`/rounds.jsonl has
+/// `lines` lines, and kills the process with SIGKILL at once.
+void run_and_kill(const workspace& ws, const std::string& run, const std::string& dir, int lines) {
+  auto r = ws.run("(" + run + " --out " + dir + " > /dev/null 2>&1 & pid=$!; " +
+                  "while [ \"$(cat " + dir + "/rounds.jsonl 2>/dev/null | wc -l)\" -lt " +
+                  std::to_string(lines) + " ]; do kill -0 $pid 2>/dev/null || exit 3; sleep 0.02; done; " +
+                  "kill -9 $pid; wait $pid; exit 0)");
+  INFO("the run ended before round " << lines << " was written, or was not killed");
+  REQUIRE(r.rc == 0);
+}
+
+const std::string resumable = "build/fedq run configs/quickstart.toml --set run.rounds=8 -q";
+
+} // namespace
+
+TEST_CASE("a fedq run killed with SIGKILL at three different rounds resumes to the uninterrupted run's results") {
+  workspace ws("resume");
+  check_ok(ws.run(resumable + " --out runs/whole"));
+  auto whole = files_of(ws, "runs/whole");
+  REQUIRE(whole.rounds.size() == 8);
+  for (int k : {1, 4, 7}) {
+    DYNAMIC_SECTION("killed once round " << k << " was written") {
+      auto dir = "runs/killed-" + std::to_string(k);
+      run_and_kill(ws, resumable, dir, k);
+      CHECK_FALSE(fs::exists(ws / (dir + "/summary.json")));
+      auto r = ws.run(resumable + " --resume " + dir);
+      check_ok(r);
+      CHECK(r.out.find("resuming " + dir + " after round") != std::string::npos);
+      check_same_run(whole, files_of(ws, dir));
+    }
+  }
+}
+
+TEST_CASE("a damaged last checkpoint is refused with its reason and the previous one is used") {
+  workspace ws("resume-damaged");
+  check_ok(ws.run(resumable + " --out runs/whole"));
+  run_and_kill(ws, resumable, "runs/killed", 5);
+  REQUIRE(fs::exists(ws / "runs/killed/checkpoint.prev.bin"));
+  // One flipped byte in the middle of the last checkpoint, and a torn last line of rounds.jsonl.
+  auto ck = read_text(ws / "runs/killed/checkpoint.bin");
+  ck[ck.size() / 2] ^= 0x5a;
+  ws.write("runs/killed/checkpoint.bin", ck);
+  ws.write("runs/killed/rounds.jsonl", read_text(ws / "runs/killed/rounds.jsonl") + "{\"round\": 9, \"t_st");
+  auto r = ws.run(resumable + " --resume runs/killed");
+  check_ok(r);
+  CHECK_THAT(r.all(), Catch::Contains("checkpoint.bin") && Catch::Contains("resuming from") &&
+                        Catch::Contains("checkpoint.prev.bin"));
+  check_same_run(files_of(ws, "runs/whole"), files_of(ws, "runs/killed"));
+
+  ws.write("runs/killed/checkpoint.bin", "not a checkpoint");
+  ws.write("runs/killed/checkpoint.prev.bin", "");
+  auto bad = ws.run(resumable + " --resume runs/killed");
+  CHECK(bad.rc == 2);
+  CHECK_THAT(bad.err, Catch::Contains("no usable checkpoint in runs/killed"));
+  auto other = ws.run(resumable + " --set seed=2 --resume runs/whole");
+  CHECK(other.rc == 2);
+  CHECK_THAT(other.err, Catch::Contains("made with another config"));
 }

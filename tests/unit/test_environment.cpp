@@ -80,6 +80,12 @@ TEST_CASE("a malformed bandwidth trace is refused with its file and line") {
                     Catch::Contains("fedq_t3.csv:3") && Catch::Contains("increase"));
   CHECK_THROWS_WITH(read_bandwidth_trace(write_file("fedq_t4.csv", "time_s,up_mbps,down_mbps\n0,0,1\n")),
                     Catch::Contains("fedq_t4.csv:2") && Catch::Contains("> 0"));
+  CHECK_THROWS_WITH(read_bandwidth_trace(write_file("fedq_t5.csv", "time_s,up_mbps,down_mbps\n0,nan,1\n")),
+                    Catch::Contains("fedq_t5.csv:2") && Catch::Contains("up_mbps 'nan' is not a finite number"));
+  CHECK_THROWS_WITH(read_bandwidth_trace(write_file("fedq_t6.csv", "time_s,up_mbps,down_mbps\n0,1,inf\n")),
+                    Catch::Contains("fedq_t6.csv:2") && Catch::Contains("down_mbps 'inf'"));
+  CHECK_THROWS_WITH(read_bandwidth_trace(write_file("fedq_t7.csv", "time_s,up_mbps,down_mbps\n0,1,1\n1e999,1,1\n")),
+                    Catch::Contains("fedq_t7.csv:3") && Catch::Contains("time_s '1e999' is not a number"));
   CHECK_THROWS_WITH(read_bandwidth_trace("/nonexistent/trace.csv"), Catch::Contains("cannot open"));
 }
 

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "serialization/adapter_payload.hpp"
+#include "serialization/framing.hpp"
 
 using namespace fedq::serialization;
 
@@ -56,4 +57,23 @@ TEST_CASE("a payload whose factors do not match their rank is rejected") {
 TEST_CASE("crc32 matches the standard check value") {
   const char* s = "123456789";
   CHECK(crc32(s, 9) == 0xCBF43926u);
+}
+
+TEST_CASE("a payload body that claims more elements than it holds is refused before allocating them") {
+  // Found by fuzz_adapter_payload: a valid frame around a body whose first
+  // size tag asks for 2^60 LoRA pairs (std::length_error before the fix).
+  using namespace fedq::serialization;
+  std::string body(1, '\x01');  // cereal's portable binary: the endianness byte
+  body += std::string("\x00\x00\x00\x00\x00\x00\x00\x10", 8);  // little-endian 2^60
+  CHECK_THROWS_AS(decode(frame("FQAD", 1, body)), format_error);
+  CHECK_THROWS_WITH(decode(frame("FQAD", 1, body)), Catch::Contains("longer than the whole input"));
+  // The same for a tensor's values inside an otherwise valid pair.
+  adapter_payload p;
+  p.lora.push_back({"q", 2, 2, 1, {1, 2}, {3, 4}});
+  auto framed = encode(p);
+  std::string inner(framed.begin() + 14, framed.end() - 4);
+  auto at = inner.find(std::string("\x02\x00\x00\x00\x00\x00\x00\x00", 8), 1 + 8 + 8 + 1);  // a's size tag
+  REQUIRE(at != std::string::npos);
+  inner[at + 5] = '\x7f';
+  CHECK_THROWS_WITH(decode(frame("FQAD", 1, inner)), Catch::Contains("longer than the whole input"));
 }
