@@ -5,6 +5,7 @@
 // relaxed to continuous ranks, then rounded with the sum kept.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace fedq::scheduling {
@@ -20,6 +21,8 @@ struct p1_problem {
 struct p1_solution {
   std::vector<double> ranks;  ///< continuous
   double round_s = 0;         ///< max_n a_n + b_n r_n
+  uint32_t iterations = 0;    ///< IPOPT's iteration count (0: water-filling)
+  std::string status;         ///< IPOPT's return status, e.g. "solved"; "" for water-filling
 };
 
 /// The budget actually used: `total` clipped to what the bounds allow.

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include <coin/IpIpoptApplication.hpp>
+#include <coin/IpSolveStatistics.hpp>
 #include <coin/IpTNLP.hpp>
 
 namespace fedq::scheduling {
@@ -134,6 +135,9 @@ p1_solution solve_p1_ipopt(const p1_problem& p) {
   if (status != Ipopt::Solve_Succeeded && status != Ipopt::Solved_To_Acceptable_Level)
     throw std::runtime_error("P1: IPOPT did not converge (status " + std::to_string(status) + ")");
   p1_solution s;
+  s.status = status == Ipopt::Solve_Succeeded ? "solved" : "acceptable";
+  if (auto stats = app->Statistics(); IsValid(stats))
+    s.iterations = static_cast<uint32_t>(stats->IterationCount());
   s.ranks.assign(nlp->x.begin(), nlp->x.end() - 1);
   for (size_t i = 0; i < s.ranks.size(); ++i)
     s.ranks[i] = std::clamp(s.ranks[i], p.r_min, p.cap[i]);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <random>
 
 #include <CLI/CLI.hpp>
@@ -86,7 +87,9 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> sizes{10, 100, 1000, 10000};
   uint32_t rounds = 5, instances = 5;
   uint64_t seed = 1;
-  app.add_option("--clients", sizes, "Client counts N")->expected(1, -1);
+  app.add_option("--clients", sizes, "Client counts N, e.g. 10,100,1000 or 10 100 1000")
+    ->expected(1, -1)
+    ->delimiter(',');
   app.add_option("--rounds", rounds, "Timed decisions per policy and N (after 3 warm-up rounds)");
   app.add_option("--instances", instances, "Random P1 instances per N");
   app.add_option("--seed", seed, "Seed of the scenarios and instances");
@@ -128,12 +131,14 @@ int main(int argc, char** argv) {
 
   std::cout << "\n2. P1 on the same instances: water-filling vs IPOPT\n\n";
   std::cout << "| N | instances | max rel. diff of optimum T | max diff of rounded T (in units of max b_n) "
-               "| water-fill median us | IPOPT median us | IPOPT / water-fill |\n";
-  std::cout << "|---:|---:|---:|---:|---:|---:|---:|\n";
+               "| water-fill median us | IPOPT median us | IPOPT / water-fill | IPOPT iterations (min-max) | IPOPT status |\n";
+  std::cout << "|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
   std::mt19937_64 rng(seed);
   for (auto n : sizes) {
     double worst_rel = 0, worst_rounded = 0;
     std::vector<double> tw, ti;
+    uint32_t it_min = ~0u, it_max = 0;
+    std::map<std::string, int> statuses;
     for (uint32_t k = 0; k < instances; ++k) {
       std::uniform_real_distribution<double> a(0.5, 20), b(0.01, 2), cap(4, 64), r(0.2, 0.9);
       p1_problem p;
@@ -152,13 +157,20 @@ int main(int argc, char** argv) {
       t0 = clock_type::now();
       auto i = solve_p1_ipopt(p);
       ti.push_back(us_since(t0));
+      it_min = std::min(it_min, i.iterations);
+      it_max = std::max(it_max, i.iterations);
+      statuses[i.status] += 1;
       worst_rel = std::max(worst_rel, std::abs(i.round_s - w.round_s) / w.round_s);
       double bmax = *std::max_element(p.b.begin(), p.b.end());
       double dr = std::abs(p1_round_time(p, round_ranks(p, w.ranks)) - p1_round_time(p, round_ranks(p, i.ranks)));
       worst_rounded = std::max(worst_rounded, dr / bmax);
     }
-    std::cout << fmt::format("| {} | {} | {:.2e} | {:.3f} | {:.1f} | {:.1f} | {:.0f} |\n", n, instances,
-                             worst_rel, worst_rounded, median(tw), median(ti), median(ti) / median(tw));
+    std::string status;
+    for (const auto& [name, count] : statuses)
+      status += (status.empty() ? "" : ", ") + fmt::format("{} {}", count, name);
+    std::cout << fmt::format("| {} | {} | {:.2e} | {:.3f} | {:.1f} | {:.1f} | {:.0f} | {}-{} | {} |\n", n,
+                             instances, worst_rel, worst_rounded, median(tw), median(ti),
+                             median(ti) / median(tw), it_min, it_max, status);
   }
   return 0;
 }
