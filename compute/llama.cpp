@@ -107,13 +107,6 @@ linear_weight make_linear(torch::Tensor w, torch::Tensor bias, weight_format f, 
 
 } // namespace
 
-int llama_module_index(const std::string& name) {
-  for (size_t i = 0; i < llama_modules.size(); ++i)
-    if (name == llama_modules[i])
-      return int(i);
-  return -1;
-}
-
 std::string llama_hf_module(int m) {
   return (m < 4 ? "self_attn." : "mlp.") + std::string(llama_modules.at(size_t(m))) + "_proj";
 }

@@ -15,10 +15,6 @@
 
 namespace fedq::compute {
 
-/// The seven linear modules of a layer, in this order everywhere.
-constexpr std::array<const char*, 7> llama_modules{"q", "k", "v", "o", "gate", "up", "down"};
-/// Index of a module name in llama_modules; -1 when unknown.
-int llama_module_index(const std::string& name);
 /// Its Hugging Face name inside a layer: "self_attn.q_proj", "mlp.gate_proj", ...
 std::string llama_hf_module(int m);
 /// Its weight shape (out, in).

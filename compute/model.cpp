@@ -96,32 +96,6 @@ llama_config model_config(const model_options& o) {
   return c;
 }
 
-void check_model_options(const model_options& o) {
-  auto fail = [](const std::string& msg) { throw std::invalid_argument(msg); };
-  if (o.classes == 0 || (o.regression && o.classes != 1))
-    fail("model: a classification head needs classes >= 1, a regression head exactly 1 output");
-  if (o.targets.empty())
-    fail("model.targets: needs at least one of q, k, v, o, gate, up, down");
-  for (const auto& t : o.targets)
-    if (llama_module_index(t) < 0)
-      fail("model.targets: unknown module '" + t + "' (known: q, k, v, o, gate, up, down)");
-  if (o.pooling != "last" && o.pooling != "mean")
-    fail("model.pooling: '" + o.pooling + "' is not last or mean");
-  try {
-    parse_weight_format(o.bits);
-  } catch (const std::invalid_argument& e) {
-    fail(std::string("model.bits: ") + e.what());
-  }
-  if (o.heads == 0 || o.d_model % o.heads != 0 || (o.d_model / o.heads) % 2 != 0)
-    fail("model.heads: " + std::to_string(o.heads) + " must divide model.d_model (" +
-         std::to_string(o.d_model) + ") into even head sizes");
-  if (o.kv_heads == 0 || o.heads % o.kv_heads != 0)
-    fail("model.kv_heads: " + std::to_string(o.kv_heads) + " must divide model.heads (" +
-         std::to_string(o.heads) + ")");
-  if (o.layers == 0 || o.ffn == 0 || o.max_len == 0)
-    fail("model.layers: model.layers, model.ffn and model.max_len must be at least 1");
-}
-
 backbone::backbone(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 backbone::~backbone() = default;
 const model_options& backbone::options() const { return impl_->opts; }

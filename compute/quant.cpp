@@ -81,23 +81,6 @@ struct quant_linear_fn : torch::autograd::Function<quant_linear_fn> {
 
 const std::array<float, 16>& nf4_codes() { return codes; }
 
-weight_format parse_weight_format(const std::string& s) {
-  for (auto f : {weight_format::nf4, weight_format::int8, weight_format::bf16, weight_format::fp32})
-    if (s == weight_format_name(f))
-      return f;
-  throw std::invalid_argument("'" + s + "' is not a weight format (nf4, int8, bf16, fp32)");
-}
-
-const char* weight_format_name(weight_format f) {
-  switch (f) {
-  case weight_format::nf4: return "nf4";
-  case weight_format::int8: return "int8";
-  case weight_format::bf16: return "bf16";
-  case weight_format::fp32: return "fp32";
-  }
-  return "?";
-}
-
 quantized_weight quantize(const torch::Tensor& w_in, weight_format f, bool double_quant) {
   torch::NoGradGuard no_grad;
   if (w_in.dim() != 2)

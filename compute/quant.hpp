@@ -8,14 +8,9 @@
 
 #include <torch/torch.h>
 
+#include "compute/model_spec.hpp"
+
 namespace fedq::compute {
-
-/// How a frozen weight is stored.
-enum class weight_format { nf4, int8, bf16, fp32 };
-
-/// "nf4", "int8", "bf16", "fp32"; throws std::invalid_argument naming the choices.
-weight_format parse_weight_format(const std::string& s);
-const char* weight_format_name(weight_format f);
 
 /// The 16 NF4 code values (QLoRA), ascending, -1 .. 1.
 const std::array<float, 16>& nf4_codes();

@@ -89,5 +89,11 @@ int main(int argc, char** argv) {
   write(out / "glue_tsv" / "stsb",
         "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
         "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane is taking off.\tAn air plane is taking off.\t5.000\n");
+  fs::create_directories(out / "config");
+  fs::copy_file(fs::path(FEDQ_SOURCE_DIR) / "configs" / "quickstart.toml", out / "config" / "quickstart",
+                fs::copy_options::overwrite_existing);
+  write(out / "config" / "set", "--set scheduler.policy=fah\n[round]\nmode = \"sync\"\n[[tiers]]\n"
+                                "name = \"gpu-fast\"\ncount = 2\n[[tiers]]\nname = \"cpu-slow\"\n"
+                                "compute_factor = 0.1\nonline_s = 30.0\noffline_s = 10.0\n");
   std::cout << "seeds written under " << out << "\n";
 }
