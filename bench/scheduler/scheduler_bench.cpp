@@ -93,6 +93,10 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "Timed decisions per policy and N (after 3 warm-up rounds)");
   app.add_option("--instances", instances, "Random P1 instances per N");
   app.add_option("--seed", seed, "Seed of the scenarios and instances");
+  auto policies = policy_names();
+  app.add_option("--policies", policies, "Policies to time, e.g. online,fixed (default: all)")
+    ->delimiter(',')
+    ->check(CLI::IsMember(policy_names()));
   CLI11_PARSE(app, argc, argv);
 
   std::cout << fmt::format("clients {} | {} timed rounds after 3 warm-up rounds | {} P1 instances "
@@ -106,7 +110,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < sizes.size(); ++i)
     std::cout << std::string(14, '-') << ":|";
   std::cout << "\n";
-  for (const auto& name : policy_names()) {
+  for (const auto& name : policies) {
     std::cout << fmt::format("| {:<14} |", name) << std::flush;
     for (auto n : sizes) {
       policy_options o;
