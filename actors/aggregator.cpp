@@ -1,11 +1,13 @@
 #include "actors/aggregator.hpp"
 
 #include "compute/aggregation.hpp"
+#include "compute/flexlora.hpp"
 #include "serialization/adapter_payload.hpp"
 
 namespace fedq::actors {
 
-late_result merge_late(const compute::staleness_options& o, const late_request& req) {
+late_result merge_late(const compute::staleness_options& o, const late_request& req,
+                       aggregation_rule rule) {
   late_result r;
   r.staleness = req.version - std::min(req.version, req.update.base_version);
   auto d = compute::judge_late(o, r.staleness);
@@ -14,7 +16,11 @@ late_result merge_late(const compute::staleness_options& o, const late_request& 
     return r;
   }
   auto global = serialization::decode(req.global);
-  compute::mix(global, serialization::decode(req.update.adapter), d.weight);
+  auto update = serialization::decode(req.update.adapter);
+  if (rule == aggregation_rule::flexlora)
+    compute::flexlora_mix(global, update, d.weight);
+  else
+    compute::mix(global, update, d.weight);
   r.merged = true;
   r.weight = d.weight;
   r.global = serialization::encode(global);
@@ -28,10 +34,8 @@ struct aggregator_state {
 };
 
 aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::stateful_pointer<aggregator_state> self,
-                                                    compute::staleness_options o, weighting by,
-                                                    compute::server_opt_options server_opt,
-                                                    std::vector<double> state) {
-  self->state.opt = std::make_unique<compute::server_optimizer>(server_opt);
+                                                    aggregator_options o, std::vector<double> state) {
+  self->state.opt = std::make_unique<compute::server_optimizer>(o.server_opt);
   self->state.opt->restore(state);
   return {
     [=](aggregate_atom, const aggregate_request& req) -> caf::result<aggregate_result> {
@@ -41,12 +45,20 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::stateful_p
         std::vector<double> weights;
         for (const auto& u : req.updates) {
           updates.push_back(serialization::decode(u.adapter));
-          weights.push_back(by == weighting::norm ? compute::lora_norm(updates.back()) : u.samples);
+          weights.push_back(o.by == weighting::norm ? compute::lora_norm(updates.back()) : u.samples);
         }
         auto base = serialization::decode(req.base);
+        bool merged_since = req.base != req.current;  // late merges landed while the round was open
+        if (o.rule == aggregation_rule::flexlora) {  // no server optimizer (refused at config time)
+          auto current = merged_since ? serialization::decode(req.current) : base;
+          return aggregate_result{
+            serialization::encode(compute::flexlora_average(base, updates, weights,
+                                                            merged_since ? &current : nullptr)),
+            opt.state()};
+        }
         auto next = compute::weighted_average(base, updates, weights);
         opt.apply(base, next);
-        if (req.base != req.current)  // late merges landed while the round was open: keep them
+        if (merged_since)  // keep them
           compute::carry_over(next, base, serialization::decode(req.current));
         return aggregate_result{serialization::encode(next), opt.state()};
       } catch (const std::exception& e) {
@@ -57,7 +69,7 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::stateful_p
     },
     [=](late_atom, const late_request& req) -> caf::result<late_result> {
       try {
-        return merge_late(o, req);
+        return merge_late(o.staleness, req, o.rule);
       } catch (const std::exception& e) {
         late_result r;
         r.reason = std::string("malformed late update: ") + e.what();
@@ -69,10 +81,9 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::stateful_p
 
 } // namespace
 
-aggregator_actor spawn_aggregator(caf::actor_system& sys, compute::staleness_options staleness,
-                                  weighting w, compute::server_opt_options opt,
+aggregator_actor spawn_aggregator(caf::actor_system& sys, aggregator_options o,
                                   std::vector<double> state) {
-  return sys.spawn(aggregator_behavior, staleness, w, opt, std::move(state));
+  return sys.spawn(aggregator_behavior, std::move(o), std::move(state));
 }
 
 } // namespace fedq::actors

@@ -17,12 +17,24 @@ enum class weighting { samples, norm };
 /// past max_staleness. With a server optimizer, the round's average change
 /// is its pseudo-gradient (compute::server_optimizer); late merges are mixed
 /// in as they are, outside it.
+/// fedavg: on-time updates averaged factor by factor (weighted_average),
+/// late ones mixed factor by factor (mix). flexlora: both in the space of
+/// the products B A, split again by SVD (compute/flexlora.hpp).
+enum class aggregation_rule { fedavg, flexlora };
+
+struct aggregator_options {
+  compute::staleness_options staleness;
+  weighting by = weighting::samples;
+  compute::server_opt_options server_opt;
+  aggregation_rule rule = aggregation_rule::fedavg;
+};
+
 /// `state`: the server optimizer's state to start from (a checkpoint's).
-aggregator_actor spawn_aggregator(caf::actor_system& sys, compute::staleness_options staleness,
-                                  weighting w = weighting::samples, compute::server_opt_options opt = {},
+aggregator_actor spawn_aggregator(caf::actor_system& sys, aggregator_options o,
                                   std::vector<double> state = {});
 
 /// The late-merge decision and arithmetic, without actors.
-late_result merge_late(const compute::staleness_options& o, const late_request& req);
+late_result merge_late(const compute::staleness_options& o, const late_request& req,
+                       aggregation_rule rule = aggregation_rule::fedavg);
 
 } // namespace fedq::actors

@@ -77,9 +77,8 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
   const auto& resume = control.resume;
   ss.scheduler = spawn_scheduler(sys, setup.policy, std::move(ctx),
                                  resume ? resume->plan_log : std::vector<scheduling::plan_input>{});
-  ss.aggregator = spawn_aggregator(sys, setup.staleness,
-                                   setup.norm_weighting ? weighting::norm : weighting::samples,
-                                   setup.server_opt, resume ? resume->aggregator : std::vector<double>{});
+  ss.aggregator = spawn_aggregator(sys, setup.aggregator,
+                                   resume ? resume->aggregator : std::vector<double>{});
   ss.observer = observer;
   ss.checkpoint_dir = control.checkpoint_dir;
   ss.config_hash = control.config_hash;

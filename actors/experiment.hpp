@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/aggregator.hpp"
 #include "actors/server.hpp"
 #include "compute/server_opt.hpp"
 #include "compute/staleness.hpp"
@@ -29,9 +30,7 @@ backbone_set load_backbones(const compute::model_options& model,
 struct experiment_setup {
   server_options server;              ///< includes tiers and clients
   scheduling::policy_options policy;
-  compute::staleness_options staleness;
-  bool norm_weighting = false;        ///< aggregate by ||B A|| (HetLoRA) instead of samples
-  compute::server_opt_options server_opt;  ///< on the round's aggregated change
+  aggregator_options aggregator;      ///< staleness, weighting, server optimizer, rule
   compute::model_options model;       ///< the head fits the task (classes, regression)
   backbone_set backbones;             ///< loaded from `model` (load_backbones)
   compute::train_options train;

@@ -56,6 +56,7 @@ void fields(experiment_config& c, F&& f) {
   f("aggregator.max_staleness", c.aggregator.max_staleness);
   f("aggregator.max_update_norm", c.aggregator.max_update_norm);
   f("aggregator.weighting", c.aggregator.weighting);
+  f("aggregator.rule", c.aggregator.rule);
   f("aggregator.server_opt", c.aggregator.server_opt.kind);
   f("aggregator.server_lr", c.aggregator.server_opt.lr);
   f("aggregator.server_beta1", c.aggregator.server_opt.beta1);
@@ -269,6 +270,12 @@ void validate(const experiment_config& c) {
   require(so.tau > 0, "aggregator.server_tau", so.tau, "must be > 0");
   require(c.aggregator.max_update_norm >= 0, "aggregator.max_update_norm",
           c.aggregator.max_update_norm, "must be >= 0 (0: off)");
+  require(c.aggregator.rule == "fedavg" || c.aggregator.rule == "flexlora", "aggregator.rule",
+          c.aggregator.rule, "must be fedavg or flexlora");
+  require(c.aggregator.rule == "fedavg" || c.aggregator.server_opt.kind == "none",
+          "aggregator.server_opt", c.aggregator.server_opt.kind,
+          "needs aggregator.rule = fedavg (a server optimizer steps factor by factor; flexlora "
+          "re-factors every round)");
   require(c.aggregator.weighting == "samples" || c.aggregator.weighting == "norm",
           "aggregator.weighting", c.aggregator.weighting, "must be samples or norm");
   require(c.train.lr > 0, "train.lr", c.train.lr, "must be > 0");

@@ -41,6 +41,7 @@ struct experiment_config {
     uint32_t max_staleness = 8;
     double max_update_norm = 0;         ///< > 0: refuse updates above this L2 norm
     std::string weighting = "samples";  ///< samples | norm (HetLoRA: ||B A||_F)
+    std::string rule = "fedavg";        ///< fedavg | flexlora (product space, SVD)
     compute::server_opt_options server_opt;
   } aggregator;
   compute::model_options model;

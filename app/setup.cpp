@@ -53,18 +53,21 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   s.policy = c.scheduler;
   s.policy.deadline_s = c.round.deadline_s;
   s.policy.bits = c.model.bits;
-  s.staleness.fn = compute::parse_staleness_fn(c.aggregator.staleness);
-  s.staleness.alpha = c.aggregator.alpha;
-  s.staleness.a = c.aggregator.a;
-  s.staleness.b = c.aggregator.b;
-  s.staleness.max_staleness = c.aggregator.max_staleness;
-  s.norm_weighting = c.aggregator.weighting == "norm";
-  s.server_opt = c.aggregator.server_opt;
+  auto& ag = s.aggregator;
+  ag.staleness.fn = compute::parse_staleness_fn(c.aggregator.staleness);
+  ag.staleness.alpha = c.aggregator.alpha;
+  ag.staleness.a = c.aggregator.a;
+  ag.staleness.b = c.aggregator.b;
+  ag.staleness.max_staleness = c.aggregator.max_staleness;
+  ag.by = c.aggregator.weighting == "norm" ? actors::weighting::norm : actors::weighting::samples;
+  ag.server_opt = c.aggregator.server_opt;
+  ag.rule = c.aggregator.rule == "flexlora" ? actors::aggregation_rule::flexlora
+                                            : actors::aggregation_rule::fedavg;
   if (c.scheduler.name == "hetlora") { // HetLoRA: self-pruning clients, norm-weighted rounds
     s.train.prune_penalty = c.scheduler.prune_penalty;
     s.train.prune_keep = c.scheduler.prune_keep;
     s.train.prune_threshold = c.scheduler.prune_threshold;
-    s.norm_weighting = true;
+    ag.by = actors::weighting::norm;
   }
   s.compute_threads = c.run.compute_threads;
   s.adapter_seed = c.seed + 1;

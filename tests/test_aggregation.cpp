@@ -1,7 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <random>
+
 #include "actors/aggregator.hpp"
 #include "compute/aggregation.hpp"
+#include "compute/flexlora.hpp"
 #include "compute/server_opt.hpp"
 #include "compute/staleness.hpp"
 
@@ -213,4 +217,97 @@ TEST_CASE("server optimizers step on the round's average change as the papers wr
     }
   }
   CHECK_THROWS_WITH(compute::server_optimizer({"sgd"}), Catch::Contains("none, avgm, adam or yogi"));
+}
+
+// -- FlexLoRA ------------------------------------------------------------------
+
+namespace {
+
+/// A random pair (d_out 6, d_in 5) at `rank`, and a head of 3 values.
+adapter_payload random_pair(uint32_t rank, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> n(0, 1);
+  adapter_payload p;
+  lora_pair l{"m", 5, 6, rank, {}, {}};
+  for (uint32_t i = 0; i < rank * 5; ++i)
+    l.a.push_back(n(rng));
+  for (uint32_t i = 0; i < 6 * rank; ++i)
+    l.b.push_back(n(rng));
+  p.lora.push_back(l);
+  p.dense.push_back({"head.bias", {3}, {n(rng), n(rng), n(rng)}});
+  return p;
+}
+
+/// B A of the first pair, (6, 5), row-major, in double precision.
+std::vector<double> product_of(const adapter_payload& p) {
+  const auto& l = p.lora[0];
+  std::vector<double> w(size_t(l.d_out) * l.d_in, 0.0);
+  for (uint32_t o = 0; o < l.d_out; ++o)
+    for (uint32_t i = 0; i < l.d_in; ++i)
+      for (uint32_t j = 0; j < l.rank; ++j)
+        w[size_t(o) * l.d_in + i] += double(l.b[size_t(o) * l.rank + j]) * l.a[size_t(j) * l.d_in + i];
+  return w;
+}
+
+double max_diff(const std::vector<double>& x, const std::vector<double>& y) {
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    m = std::max(m, std::abs(x[i] - y[i]));
+  return m;
+}
+
+double frobenius_sq(const std::vector<double>& x, const std::vector<double>& y) {
+  double s = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    s += (x[i] - y[i]) * (x[i] - y[i]);
+  return s;
+}
+
+} // namespace
+
+TEST_CASE("flexlora: the global's product is the weighted sum of the clients' products") {
+  auto base = random_pair(5, 1);  // r_max 5 = min(d_out, d_in): every sum is representable
+  auto x = random_pair(1, 2), y = random_pair(3, 3);
+  auto g = compute::flexlora_average(base, {x, y}, {100, 300});
+  REQUIRE(g.lora[0].rank == 5);
+  auto px = product_of(x), py = product_of(y), want = px;
+  for (size_t i = 0; i < want.size(); ++i)
+    want[i] = 0.25 * px[i] + 0.75 * py[i];
+  CHECK(max_diff(product_of(g), want) < 1e-4);
+  // The head is averaged as FedAvg averages it.
+  auto fedavg = compute::weighted_average(base, {x, y}, {100, 300});
+  CHECK(g.dense[0].values == fedavg.dense[0].values);
+}
+
+TEST_CASE("flexlora: a client's rank-r truncation is the best rank-r approximation of the sum") {
+  auto base = random_pair(5, 4);
+  auto g = compute::flexlora_average(base, {random_pair(3, 5), random_pair(4, 6)}, {1, 1});
+  auto w = product_of(g);
+  // Eckart-Young: no rank-2 matrix is closer to w than its top-2 SVD factors.
+  double best = frobenius_sq(w, product_of(compute::truncate(g, 2)));
+  for (uint64_t seed = 10; seed < 30; ++seed)  // other rank-2 matrices: a random one, a factor-wise one
+    CHECK(frobenius_sq(w, product_of(random_pair(2, seed))) > best);
+  auto fedavg = compute::weighted_average(base, {random_pair(3, 5), random_pair(4, 6)}, {1, 1});
+  CHECK(frobenius_sq(w, product_of(compute::truncate(fedavg, 2))) >= best - 1e-6);
+  // The factors come out ordered: the first component carries the most.
+  CHECK(frobenius_sq(w, product_of(compute::truncate(g, 1))) >=
+        frobenius_sq(w, product_of(compute::truncate(g, 2))));
+}
+
+TEST_CASE("flexlora: a late update is mixed in product space, and late merges of an open round are kept") {
+  auto global = random_pair(5, 7), late = random_pair(2, 8);
+  auto pg = product_of(global), pl = product_of(late), want = pg;
+  for (size_t i = 0; i < want.size(); ++i)
+    want[i] = 0.7 * pg[i] + 0.3 * pl[i];
+  auto mixed = global;
+  compute::flexlora_mix(mixed, late, 0.3);
+  CHECK(max_diff(product_of(mixed), want) < 1e-4);
+  CHECK(mixed.dense[0].values[0] == Approx(0.7 * global.dense[0].values[0] + 0.3 * late.dense[0].values[0]));
+  // Aggregating from `global` while `mixed` landed: the round's average plus that change.
+  auto x = random_pair(3, 9);
+  auto g = compute::flexlora_average(global, {x}, {1}, &mixed);
+  auto px = product_of(x), pm = product_of(mixed);
+  for (size_t i = 0; i < want.size(); ++i)
+    want[i] = px[i] + pm[i] - pg[i];
+  CHECK(max_diff(product_of(g), want) < 1e-4);
 }

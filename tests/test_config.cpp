@@ -57,6 +57,14 @@ TEST_CASE("a non-finite number is refused with its line, in a file, a tier or --
                     Catch::Contains("finite"));
 }
 
+TEST_CASE("flexlora with a server optimizer is refused, saying why") {
+  CHECK_THROWS_WITH(parse_config("[aggregator]\nrule = \"flexlora\"\nserver_opt = \"avgm\"\n", "exp.toml", {}),
+                    Catch::Contains("aggregator.server_opt = avgm") && Catch::Contains("aggregator.rule = fedavg"));
+  CHECK_THROWS_WITH(parse_config("", "exp.toml", {"aggregator.rule=svd"}),
+                    Catch::Contains("aggregator.rule = svd: must be fedavg or flexlora"));
+  CHECK_NOTHROW(parse_config("", "exp.toml", {"aggregator.rule=flexlora"}));
+}
+
 TEST_CASE("a rank above r_max is refused naming both keys") {
   CHECK_THROWS_WITH(parse_config("[scheduler]\nrank = 32\nr_max = 16\n", "exp.toml", {}),
                     Catch::Contains("scheduler.rank = 32") && Catch::Contains("r_max"));
