@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -10,8 +11,15 @@
 
 namespace fedq::fuzz {
 
+/// A file of this process's own, removed when the process exits normally.
+struct owned_file {
+  std::string path;
+  ~owned_file() { std::remove(path.c_str()); }
+};
+
 inline std::string input_file(const uint8_t* data, size_t size, const char* suffix) {
-  static const std::string path = "/tmp/fedq_fuzz_" + std::to_string(::getpid()) + suffix;
+  static const owned_file file{"/tmp/fedq_fuzz_" + std::to_string(::getpid()) + suffix};
+  const auto& path = file.path;
   std::ofstream(path, std::ios::binary | std::ios::trunc)
     .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   return path;

@@ -22,6 +22,10 @@ compute::llama_config read_text(const std::string& text) {
   fs::create_directories(dir);
   auto path = (dir / "config.json").string();
   std::ofstream(path) << text;
+  struct cleanup {
+    fs::path dir;
+    ~cleanup() { fs::remove_all(dir); }
+  } done{dir};
   return compute::read_llama_config(path);
 }
 
