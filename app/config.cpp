@@ -305,6 +305,8 @@ void validate(const experiment_config& c) {
   }
   require(c.data.dirichlet_alpha > 0, "data.dirichlet_alpha", c.data.dirichlet_alpha,
           "must be > 0");
+  require(glue || c.data.eval_samples >= 1, "data.eval_samples", c.data.eval_samples,
+          "must be at least 1 (the score is measured on them)");
   require(c.data.labels_per_client >= 1, "data.labels_per_client", c.data.labels_per_client,
           "must be at least 1");
   require(c.data.quantity_power > 0, "data.quantity_power", c.data.quantity_power, "must be > 0");

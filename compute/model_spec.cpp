@@ -39,6 +39,8 @@ void check_model_options(const model_options& o) {
   for (const auto& t : o.targets)
     if (llama_module_index(t) < 0)
       fail("model.targets: unknown module '" + t + "' (known: q, k, v, o, gate, up, down)");
+  if (!(o.lora_alpha > 0))
+    fail("model.lora_alpha: " + std::to_string(o.lora_alpha) + " must be > 0 (the LoRA scale is lora_alpha / r_max)");
   if (o.pooling != "last" && o.pooling != "mean")
     fail("model.pooling: '" + o.pooling + "' is not last or mean");
   try {

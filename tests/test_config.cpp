@@ -57,6 +57,13 @@ TEST_CASE("a non-finite number is refused with its line, in a file, a tier or --
                     Catch::Contains("finite"));
 }
 
+TEST_CASE("settings that would make a run meaningless are refused: no eval set, a zero LoRA scale") {
+  CHECK_THROWS_WITH(parse_config("", "exp.toml", {"data.eval_samples=0"}),
+                    Catch::Contains("data.eval_samples = 0: must be at least 1"));
+  CHECK_THROWS_WITH(parse_config("", "exp.toml", {"model.lora_alpha=0"}),
+                    Catch::Contains("model.lora_alpha"));
+}
+
 TEST_CASE("flexlora with a server optimizer is refused, saying why") {
   CHECK_THROWS_WITH(parse_config("[aggregator]\nrule = \"flexlora\"\nserver_opt = \"avgm\"\n", "exp.toml", {}),
                     Catch::Contains("aggregator.server_opt = avgm") && Catch::Contains("aggregator.rule = fedavg"));
