@@ -79,14 +79,11 @@ cost_options fit_cost(const std::vector<step_sample>& samples, uint32_t tokens_p
 }
 
 double compute_seconds(const cost_options& c, const tier_profile& t, const work_item& w) {
-  double per_step = (c.step_base_s + c.step_per_rank_s * w.rank) * bits_factor(c, w.bits);
-  double token_scale = static_cast<double>(w.tokens_per_step) / c.ref_tokens;
-  return w.steps * per_step * token_scale / t.compute_factor;
+  return compute_seconds(c, t, bits_factor(c, w.bits), w.rank, w.steps, w.tokens_per_step);
 }
 
 double data_seconds(const tier_profile& t, const work_item& w) {
-  auto seconds = [](uint64_t bytes, double mbps) { return bytes * 8.0 / (mbps * 1e6); };
-  return seconds(w.bytes_down, t.down_mbps) + seconds(w.bytes_up, t.up_mbps);
+  return data_seconds(t, w.bytes_down, w.bytes_up);
 }
 
 double transfer_seconds(const tier_profile& t, const work_item& w) {

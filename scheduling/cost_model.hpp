@@ -52,8 +52,25 @@ struct work_item {
   std::string bits = "fp32";  ///< the backbone format it trains on
 };
 
+/// Compute seconds of `steps` steps at `rank` on tier `t` for a backbone
+/// format whose cost factor is `bits_factor`, without noise. The one
+/// formula: the work_item overload and the schedulers' hot loops use it.
+inline double compute_seconds(const cost_options& c, const tier_profile& t, double bits_factor,
+                              uint32_t rank, uint32_t steps, uint32_t tokens_per_step) {
+  double per_step = (c.step_base_s + c.step_per_rank_s * rank) * bits_factor;
+  double token_scale = static_cast<double>(tokens_per_step) / c.ref_tokens;
+  return steps * per_step * token_scale / t.compute_factor;
+}
+
 /// Compute seconds of `w` on tier `t`, without noise.
 double compute_seconds(const cost_options& c, const tier_profile& t, const work_item& w);
+
+/// Seconds `down` and `up` payload bytes take at the tier's nominal
+/// bandwidth, without latency.
+inline double data_seconds(const tier_profile& t, uint64_t down, uint64_t up) {
+  auto seconds = [](uint64_t bytes, double mbps) { return bytes * 8.0 / (mbps * 1e6); };
+  return seconds(down, t.down_mbps) + seconds(up, t.up_mbps);
+}
 
 /// Seconds the payload bytes take down and up at the tier's nominal bandwidth,
 /// without latency.

@@ -28,7 +28,7 @@ namespace {
 struct choice {
   uint32_t rank = 0;
   uint32_t steps = 0;
-  std::string bits;
+  size_t bits = 0;  ///< index into the policy's formats
   bool on_time = false;
 };
 
@@ -41,6 +41,8 @@ public:
       bits_ = o_.bits_choices;
     else
       bits_ = {o_.bits};
+    for (const auto& b : bits_)
+      factors_.push_back(bits_factor(est_.context().cost, b));
     if (o_.bandit) { // four arms from r_min to r_max; the first is played first
       for (int k = 0; k < 4; ++k)
         arms_.push_back(std::round(o_.r_min + (o_.r_max - o_.r_min) * k / 3.0));
@@ -58,23 +60,33 @@ public:
     adapt(in.feedback);
     if (o_.bandit)
       arm_of_round_[in.round] = arm_;
+    // Per tier and format, the memory cap (it depends on nothing else).
+    const auto& tiers = est_.context().tiers;
+    caps_.assign(tiers.size() * bits_.size(), 0);
+    for (uint32_t t = 0; t < tiers.size(); ++t)
+      for (size_t b = 0; b < bits_.size(); ++b)
+        caps_[t * bits_.size() + b] =
+          memory_cap_rank(est_.context(), client_view{0, t, 0, false, {}}, bits_[b], o_.r_min, o_.r_max);
 
     // 1. The deadline from the predicted times at the budget rank.
     auto budget_rank = static_cast<uint32_t>(std::lround(r_bar_));
     std::vector<const client_view*> used;
+    std::vector<timer> timers;
     std::vector<double> base;
     for (const auto& c : in.clients) {
+      timer tm{this, &in, &tiers.at(c.tier), est_.speed_of(c, o_.safety), c.tier};
       double best = std::numeric_limits<double>::infinity();
-      for (const auto& b : bits_) {
-        uint32_t cap = memory_cap_rank(est_.context(), c, b, o_.r_min, o_.r_max);
+      for (size_t b = 0; b < bits_.size(); ++b) {
+        uint32_t cap = tm.cap(b);
         if (cap > 0)
-          best = std::min(best, safe(c, in, std::min(cap, budget_rank), o_.local_steps, b));
+          best = std::min(best, tm(std::min(cap, budget_rank), o_.local_steps, b));
       }
       if (std::isinf(best)) {
         p.skipped.push_back(c.id);
         continue;
       }
       used.push_back(&c);
+      timers.push_back(tm);
       base.push_back(best);
     }
     if (used.empty())
@@ -83,8 +95,8 @@ public:
 
     // 2. Each client's largest plan that makes the deadline.
     std::vector<choice> ch;
-    for (const auto* c : used)
-      ch.push_back(choose(*c, in, p.deadline_s));
+    for (const auto& tm : timers)
+      ch.push_back(choose(tm, p.deadline_s));
 
     // 3. Trim on-time ranks to the budget's water level; a trimmed rank
     //    frees time, given back as steps.
@@ -92,22 +104,34 @@ public:
     for (size_t i = 0; i < used.size(); ++i)
       if (ch[i].on_time)
         for (uint32_t st = o_.local_steps; st > ch[i].steps; --st)
-          if (safe(*used[i], in, ch[i].rank, st, ch[i].bits) <= p.deadline_s) {
+          if (timers[i](ch[i].rank, st, ch[i].bits) <= p.deadline_s) {
             ch[i].steps = st;
             break;
           }
     for (size_t i = 0; i < used.size(); ++i) {
-      auto w = work_for(in, ch[i].rank, ch[i].steps, ch[i].bits);
-      p.clients.push_back({used[i]->id, ch[i].rank, ch[i].steps, est_.predict(*used[i], w), ch[i].bits});
+      const auto& bits = bits_[ch[i].bits];
+      auto w = work_for(in, ch[i].rank, ch[i].steps, bits);
+      p.clients.push_back({used[i]->id, ch[i].rank, ch[i].steps, est_.predict(*used[i], w), bits});
     }
     return p;
   }
 
 private:
-  double safe(const client_view& c, const plan_input& in, uint32_t rank, uint32_t steps,
-              const std::string& bits) const {
-    return est_.predict(c, work_for(in, rank, steps, bits), o_.safety);
-  }
+  /// One client's predicted seconds at (rank, steps, format index), with
+  /// the safety margin: duration_estimator::predict with the parts that do
+  /// not depend on the plan computed once.
+  struct timer {
+    const online_policy* pol;
+    const plan_input* in;
+    const tier_profile* tier;
+    duration_estimator::speed speed;
+    uint32_t tier_id;
+    double operator()(uint32_t rank, uint32_t steps, size_t b) const {
+      uint64_t bytes = in->bytes_fixed + in->bytes_per_rank * rank;
+      return pol->est_.predict(*tier, speed, pol->factors_[b], rank, steps, in->tokens_per_step, bytes, bytes);
+    }
+    uint32_t cap(size_t b) const { return pol->caps_[tier_id * pol->bits_.size() + b]; }
+  };
 
   /// The deadline among the sorted predictions t_(k): at least the paced
   /// fraction q of clients, and beyond that the k that maximizes on-time
@@ -178,17 +202,17 @@ private:
   /// most steps at that rank, then the highest precision; the quickest
   /// r_min plan when none does. (Rank first: on the quickstart it reached a
   /// higher final score than steps first at about the same time-to-target.)
-  choice choose(const client_view& c, const plan_input& in, double deadline) const {
+  choice choose(const timer& tm, double deadline) const {
     choice best;
     double quickest = std::numeric_limits<double>::infinity();
     choice fallback;
     for (uint32_t steps = o_.local_steps; steps >= std::max(1u, std::min(o_.min_steps, o_.local_steps));
          --steps) {
-      for (const auto& b : bits_) {
-        uint32_t cap = memory_cap_rank(est_.context(), c, b, o_.r_min, o_.r_max);
+      for (size_t b = 0; b < bits_.size(); ++b) {
+        uint32_t cap = tm.cap(b);
         if (cap == 0)
           continue;
-        double at_min = safe(c, in, o_.r_min, steps, b);
+        double at_min = tm(o_.r_min, steps, b);
         if (steps == o_.local_steps && at_min < quickest) {
           quickest = at_min;
           fallback = {o_.r_min, steps, b, false};
@@ -196,11 +220,11 @@ private:
         if (at_min > deadline)
           continue;
         // Predicted time is affine in rank: the largest fit in closed form.
-        double per_rank = safe(c, in, o_.r_min + 1, steps, b) - at_min;
+        double per_rank = tm(o_.r_min + 1, steps, b) - at_min;
         uint32_t r = cap;
         if (per_rank > 0)
           r = static_cast<uint32_t>(std::min<double>(cap, o_.r_min + std::floor((deadline - at_min) / per_rank)));
-        while (r > o_.r_min && safe(c, in, r, steps, b) > deadline) // guard against rounding
+        while (r > o_.r_min && tm(r, steps, b) > deadline) // guard against rounding
           --r;
         if (r > best.rank) // ties keep the higher precision (listed first)
           best = {r, steps, b, true};
@@ -238,6 +262,8 @@ private:
   policy_options o_;
   duration_estimator est_;
   std::vector<std::string> bits_;
+  std::vector<double> factors_;  // cost factor of each of bits_
+  std::vector<uint32_t> caps_;   // memory cap by (tier, format), for the plan being made
   double q_;
   double r_bar_;
   double dir_ = -1;  // first move: try a smaller rank (shorter rounds)

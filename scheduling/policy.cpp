@@ -63,17 +63,21 @@ void duration_estimator::observe(const client_view& c) {
   s.last_round = t.round;
 }
 
-double duration_estimator::predict(const client_view& c, const work_item& w, double z) const {
-  const auto& tier = ctx_.tiers.at(c.tier);
-  double rc = 1.0, rt = 1.0;
+duration_estimator::speed duration_estimator::speed_of(const client_view& c, double z) const {
+  speed v;
   if (c.id < per_client_.size() && per_client_[c.id].seen) {
     const auto& s = per_client_[c.id];
-    rc = s.compute.mean + z * std::sqrt(s.compute.var);
-    rt = s.transfer.mean + z * std::sqrt(s.transfer.var);
+    v.compute = s.compute.mean + z * std::sqrt(s.compute.var);
+    v.transfer = s.transfer.mean + z * std::sqrt(s.transfer.var);
   } else if (z > 0) { // nothing seen yet: the prior spread
-    rc = rt = 1.0 + 0.2 * z;
+    v.compute = v.transfer = 1.0 + 0.2 * z;
   }
-  return compute_seconds(ctx_.cost, tier, w) * rc + 2 * tier.latency_s + data_seconds(tier, w) * rt;
+  return v;
+}
+
+double duration_estimator::predict(const client_view& c, const work_item& w, double z) const {
+  return predict(ctx_.tiers.at(c.tier), speed_of(c, z), bits_factor(ctx_.cost, w.bits), w.rank, w.steps,
+                 w.tokens_per_step, w.bytes_down, w.bytes_up);
 }
 
 const std::vector<std::string>& policy_names() {

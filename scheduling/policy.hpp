@@ -159,6 +159,19 @@ public:
   void observe(const client_view& c);
   /// Predicted seconds of `w`: mean + z * std of the learnt ratios.
   double predict(const client_view& c, const work_item& w, double z = 0) const;
+
+  /// A client's learnt ratios at z standard deviations: compute and transfer.
+  struct speed {
+    double compute = 1.0, transfer = 1.0;
+  };
+  speed speed_of(const client_view& c, double z) const;
+  /// predict(), from the parts it is made of (the one formula; hot loops
+  /// call it with the parts computed once).
+  double predict(const tier_profile& tier, speed s, double bits_factor, uint32_t rank, uint32_t steps,
+                 uint32_t tokens_per_step, uint64_t bytes_down, uint64_t bytes_up) const {
+    return compute_seconds(ctx_.cost, tier, bits_factor, rank, steps, tokens_per_step) * s.compute +
+           2 * tier.latency_s + data_seconds(tier, bytes_down, bytes_up) * s.transfer;
+  }
   const policy_context& context() const { return ctx_; }
 
 private:
