@@ -243,6 +243,8 @@ void validate(const experiment_config& c) {
       known = false;
     }
     require(known, "scheduler.bits_choices", b, "must be nf4, int8, bf16 or fp32");
+    require(std::count(c.scheduler.bits_choices.begin(), c.scheduler.bits_choices.end(), b) == 1,
+            "scheduler.bits_choices", b, "is listed twice");
   }
   for (double f : {c.cost.nf4_factor, c.cost.int8_factor, c.cost.bf16_factor, c.cost.fp32_factor})
     require(f > 0, "cost.<bits>_factor", f, "must be > 0");

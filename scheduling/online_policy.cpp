@@ -18,6 +18,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <stdexcept>
 
 #include "scheduling/policies.hpp"
 
@@ -41,6 +42,8 @@ public:
       bits_ = o_.bits_choices;
     else
       bits_ = {o_.bits};
+    if (bits_.size() > 64)
+      throw std::invalid_argument("online: at most 64 backbone formats to choose from");
     for (const auto& b : bits_)
       factors_.push_back(bits_factor(est_.context().cost, b));
     if (o_.bandit) { // four arms from r_min to r_max; the first is played first
@@ -202,22 +205,37 @@ private:
   /// most steps at that rank, then the highest precision; the quickest
   /// r_min plan when none does. (Rank first: on the quickstart it reached a
   /// higher final score than steps first at about the same time-to-target.)
+  ///
+  /// Three shortcuts leave the result as the plain scan over every (steps,
+  /// format) would have it (tests/data/online_plans.txt holds it): a time
+  /// never falls with more steps, so if r_min does not fit at the fewest
+  /// steps it fits nowhere; a format whose cap fits is not looked at again
+  /// at fewer steps (its rank cannot grow); and once the rank is the
+  /// largest cap, nothing can beat it.
   choice choose(const timer& tm, double deadline) const {
     choice best;
     double quickest = std::numeric_limits<double>::infinity();
     choice fallback;
-    for (uint32_t steps = o_.local_steps; steps >= std::max(1u, std::min(o_.min_steps, o_.local_steps));
-         --steps) {
+    const uint32_t fewest = std::max(1u, std::min(o_.min_steps, o_.local_steps));
+    uint32_t top_cap = 0;
+    bool fits_somewhere = tm.speed.compute < 0;  // a negative ratio would break monotonicity: scan all
+    for (size_t b = 0; b < bits_.size(); ++b) {
+      top_cap = std::max(top_cap, tm.cap(b));
+      if (tm.cap(b) > 0 && !fits_somewhere)
+        fits_somewhere = tm(o_.r_min, fewest, b) <= deadline;
+    }
+    uint64_t at_cap = 0;  // bit b: format b already reached its cap
+    for (uint32_t steps = o_.local_steps; steps >= fewest; --steps) {
       for (size_t b = 0; b < bits_.size(); ++b) {
         uint32_t cap = tm.cap(b);
-        if (cap == 0)
+        if (cap == 0 || (at_cap >> b & 1))
           continue;
         double at_min = tm(o_.r_min, steps, b);
         if (steps == o_.local_steps && at_min < quickest) {
           quickest = at_min;
           fallback = {o_.r_min, steps, b, false};
         }
-        if (at_min > deadline)
+        if (!fits_somewhere || at_min > deadline)
           continue;
         // Predicted time is affine in rank: the largest fit in closed form.
         double per_rank = tm(o_.r_min + 1, steps, b) - at_min;
@@ -228,9 +246,13 @@ private:
           --r;
         if (r > best.rank) // ties keep the higher precision (listed first)
           best = {r, steps, b, true};
+        if (r == cap)
+          at_cap |= uint64_t(1) << b;
+        if (best.rank == top_cap)
+          return best;
       }
-      if (steps == 1)
-        break;
+      if (steps == 1 || (!fits_somewhere && steps == o_.local_steps))
+        break;  // (without a fit, only the fallback at local_steps was wanted)
     }
     return best.on_time ? best : fallback;
   }
