@@ -116,9 +116,9 @@ llama_config read_llama_config(const std::string& path) {
     if (!j.contains(key) || j[key].is_null())
       return -1;
     const auto& v = j[key].is_array() ? (j[key].empty() ? json() : j[key][0]) : j[key];
-    if (v.is_null() || (v.is_number_integer() && v.get<int64_t>() < 0))
+    if (v.is_null() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0))
       return -1;  // some configs write -1 for "none"
-    if (!v.is_number_integer() || v.get<int64_t>() >= int64_t(c.vocab_size))
+    if (!v.is_number_unsigned() || v.get<uint64_t>() >= c.vocab_size)
       fail(key, "must be a token id in 0.." + std::to_string(c.vocab_size - 1) + ", got " + v.dump());
     return v.get<int64_t>();
   };

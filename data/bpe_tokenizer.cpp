@@ -162,8 +162,15 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& json_text, const std::stri
     if (!ok)
       fail(source, "pre_tokenizer " + pre.dump() +
                      " is not supported (supported: ByteLevel, or Sequence [Digits individual, ByteLevel])");
+    // An id must be an integer before it is read as one: a float such as
+    // 1e51 converted to int64 is undefined behaviour (found by fuzzing).
+    auto token_id = [&](const json& v, const std::string& where) -> int64_t {
+      if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > (uint64_t(1) << 24)))
+        fail(source, where + ": id " + v.dump() + " is not an integer in 0.." + std::to_string(1 << 24));
+      return v.get<int64_t>();
+    };
     for (const auto& [tok, id] : model.at("vocab").items()) {
-      auto i = id.get<int64_t>();
+      auto i = token_id(id, "model.vocab");
       if (i < 0 || i > (int64_t(1) << 24))
         fail(source, "model.vocab: id " + std::to_string(i) + " of '" + tok + "' is out of range");
       if (size_t(i) >= t.id_to_token_.size())
@@ -183,7 +190,7 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& json_text, const std::stri
     }
     if (j.contains("added_tokens"))
       for (const auto& a : j["added_tokens"]) {
-        auto id = a.at("id").get<int64_t>();
+        auto id = token_id(a.at("id"), "added_tokens");
         if (id < 0 || id > (int64_t(1) << 24))
           fail(source, "added_tokens: id " + std::to_string(id) + " is out of range");
         if (size_t(id) >= t.id_to_token_.size())

@@ -38,10 +38,16 @@ const dtype_info& info(st_dtype d) {
   throw format_error("safetensors: unknown dtype");
 }
 
+/// The element count of `shape`; 0 stands for "more than 2^62" (callers
+/// refuse it: a product that wrapped around would pass a size check).
 uint64_t shape_numel(const std::vector<int64_t>& shape) {
   uint64_t n = 1;
-  for (auto s : shape)
-    n *= static_cast<uint64_t>(s);
+  for (auto s : shape) {
+    auto d = static_cast<uint64_t>(s);
+    if (d != 0 && n > (uint64_t(1) << 62) / d)
+      return 0;
+    n *= d;
+  }
   return n;
 }
 
@@ -117,11 +123,15 @@ std::shared_ptr<const safetensors_file> safetensors_file::open(const std::string
     st_tensor t;
     t.name = name;
     t.dtype = parse_st_dtype(v["dtype"].get<std::string>());
+    bool empty = false;
     for (const auto& s : v["shape"]) {
-      if (!s.is_number_unsigned())
-        throw format_error(where + ": shape entries must be non-negative integers");
+      if (!s.is_number_unsigned() || s.get<uint64_t>() > (uint64_t(1) << 62))
+        throw format_error(where + ": shape entries must be integers in 0..2^62");
       t.shape.push_back(s.get<int64_t>());
+      empty = empty || s.get<uint64_t>() == 0;
     }
+    if (!empty && shape_numel(t.shape) == 0)
+      throw format_error(where + ": the shape has more than 2^62 elements");
     const auto& off = v["data_offsets"];
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw format_error(where + ": data_offsets must be non-negative integers");

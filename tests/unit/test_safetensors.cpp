@@ -90,6 +90,12 @@ TEST_CASE("corrupt or truncated safetensors files are refused with the reason") 
   CHECK_THROWS_WITH(safetensors_file::open(p.string()), Catch::Contains("exceeds the file"));
   std::ofstream(p, std::ios::binary) << "abc";
   CHECK_THROWS_WITH(safetensors_file::open(p.string()), Catch::Contains("too short"));
+  // A shape whose element count wraps around 2^64 to 0 would pass the size
+  // check with no data at all, and the reader would then read past the file.
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", "");
+  CHECK_THROWS_WITH(safetensors_file::open(p.string()), Catch::Contains("more than 2^62 elements"));
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  CHECK_THROWS_WITH(safetensors_file::open(p.string()), Catch::Contains("integers in 0..2^62"));
   std::filesystem::remove(p);
 }
 

@@ -113,6 +113,15 @@ TEST_CASE("bad tokenizer.json files are rejected with the file and the reason") 
   CHECK_THAT(msg(wordpiece), Catch::Contains("is not BPE"));
   CHECK_THAT(msg(R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"pre_tokenizer":{"type":"ByteLevel"}})"),
              Catch::Contains("no token for byte"));
+  // Found by fuzzing: a float id was converted to an integer (undefined
+  // behaviour for 1e51); ids must be integers.
+  auto float_id = good;
+  const std::string vocab_entry = "\"Ġt\":257";
+  float_id.replace(float_id.find(vocab_entry), vocab_entry.size(), "\"Ġt\":1.8e51");
+  CHECK_THAT(msg(float_id), Catch::Contains("model.vocab: id 1.8e+51 is not an integer"));
+  CHECK_THAT(msg(R"({"model":{"type":"BPE","vocab":{},"merges":[]},"pre_tokenizer":{"type":"ByteLevel"},)"
+                 R"("added_tokens":[{"id":2.5,"content":"x"}]})"),
+             Catch::Contains("added_tokens: id 2.5 is not an integer"));
 }
 
 TEST_CASE("a trained BPE merges the most frequent pair first and round-trips text") {
