@@ -1,5 +1,7 @@
 #include "actors/aggregator.hpp"
 
+#include <algorithm>
+
 #include "compute/aggregation.hpp"
 #include "compute/flexlora.hpp"
 #include "serialization/adapter_payload.hpp"
@@ -25,6 +27,26 @@ late_result merge_late(const compute::staleness_options& o, const late_request& 
   r.weight = d.weight;
   r.global = serialization::encode(global);
   return r;
+}
+
+compute::adapter_payload apply_buffer(const compute::staleness_options& o,
+                                      compute::server_optimizer& opt, const buffer_request& req) {
+  if (req.updates.empty())
+    throw std::invalid_argument("an empty buffer");
+  std::vector<compute::adapter_payload> updates, bases;
+  std::vector<double> weights;
+  for (size_t k = 0; k < req.updates.size(); ++k) {
+    const auto& u = req.updates[k];
+    updates.push_back(serialization::decode(u.adapter));
+    bases.push_back(serialization::decode(req.bases.at(k)));
+    uint64_t tau = req.version - std::min(req.version, u.base_version);
+    weights.push_back(compute::staleness_scale(o, tau) / std::max<size_t>(req.size, req.updates.size()));
+  }
+  auto global = serialization::decode(req.global);
+  auto next = global;
+  compute::buffered_step(next, updates, bases, weights);
+  opt.apply(global, next);
+  return next;
 }
 
 namespace {
@@ -65,6 +87,16 @@ aggregator_actor::behavior_type aggregator_behavior(aggregator_actor::stateful_p
         return caf::make_error(caf::sec::invalid_argument,
                                "aggregation of round " + std::to_string(req.round) + ": " +
                                  e.what());
+      }
+    },
+    [=](buffer_atom, const buffer_request& req) -> caf::result<aggregate_result> {
+      auto& opt = *self->state.opt;
+      try {
+        auto next = apply_buffer(o.staleness, opt, req);
+        return aggregate_result{serialization::encode(next), opt.state()};
+      } catch (const std::exception& e) {
+        return caf::make_error(caf::sec::invalid_argument,
+                               std::string("buffered aggregation: ") + e.what());
       }
     },
     [=](late_atom, const late_request& req) -> caf::result<late_result> {

@@ -29,6 +29,13 @@ struct aggregator_options {
   aggregation_rule rule = aggregation_rule::fedavg;
 };
 
+/// A FedBuff step without actors: the buffer's updates, each weighted
+/// s(staleness) / K (s: the aggregator's staleness function; K: the buffer's
+/// size), applied to the global adapter from their own bases
+/// (compute::buffered_step), then through the server optimizer `opt`.
+compute::adapter_payload apply_buffer(const compute::staleness_options& o,
+                                      compute::server_optimizer& opt, const buffer_request& req);
+
 /// `state`: the server optimizer's state to start from (a checkpoint's).
 aggregator_actor spawn_aggregator(caf::actor_system& sys, aggregator_options o,
                                   std::vector<double> state = {});

@@ -54,7 +54,7 @@ template <class A>
 void serialize(A& ar, participant_record& x) {
   ar(x.client, x.tier, x.rank, x.steps, x.bits, x.predicted_s, x.duration_s, x.memory_mb,
      x.on_time, x.error, x.rejected, x.bytes_down, x.bytes_up, x.loss_before, x.loss_after,
-     x.val_loss, x.val_loss_cf);
+     x.val_loss, x.val_loss_cf, x.staleness);
 }
 template <class A>
 void serialize(A& ar, late_record& x) {
@@ -62,7 +62,7 @@ void serialize(A& ar, late_record& x) {
 }
 template <class A>
 void serialize(A& ar, round_record& x) {
-  ar(x.round, x.t_start, x.t_close, x.deadline_s, x.deadline_met, x.version, x.participants,
+  ar(x.round, x.t_start, x.t_close, x.deadline_s, x.deadline_met, x.all_on_time, x.version, x.participants,
      x.skipped, x.late, x.late_bytes_up, x.score, x.eval_loss, x.score_parts, x.client_scores,
      x.fairness, x.train_loss, x.decision_us, x.wall_s);
 }
@@ -82,13 +82,13 @@ template <class A>
 void serialize(A& ar, server_checkpoint& x) {
   ar(x.config_hash, x.next_round, x.version, x.now, x.rng, x.wake_pending, x.idle_unplannable,
      x.finishing, x.global, x.records, x.between, x.last_tel, x.timing, x.peak_memory_mb, x.queue,
-     x.queue_seq, x.tasks, x.answered, x.sent, x.plan_log, x.aggregator);
+     x.queue_seq, x.tasks, x.answered, x.sent, x.plan_log, x.aggregator, x.pending);
 }
 
 namespace {
 
 constexpr const char* magic = "FQCK";
-constexpr uint16_t version = 1;
+constexpr uint16_t version = 2;
 
 void write_durably(const std::filesystem::path& path, const blob& b) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -49,6 +49,7 @@ struct server_checkpoint {
   std::map<uint32_t, train_task> sent;           ///< tasks in flight, sent again on resume
   std::vector<scheduling::plan_input> plan_log;  ///< replayed into a fresh policy on resume
   std::vector<double> aggregator;                ///< the aggregator's state (server optimizer moments)
+  std::map<uint32_t, participant_record> pending;  ///< buffered, async: the tasks in flight, as records
 };
 
 blob encode_checkpoint(const server_checkpoint& c);

@@ -14,6 +14,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<client_update>("fedq::client_update");
   cfg.add_message_type<aggregate_request>("fedq::aggregate_request");
   cfg.add_message_type<aggregate_result>("fedq::aggregate_result");
+  cfg.add_message_type<buffer_request>("fedq::buffer_request");
   cfg.add_message_type<late_request>("fedq::late_request");
   cfg.add_message_type<late_result>("fedq::late_result");
   cfg.add_message_type<run_summary>("fedq::run_summary");

@@ -22,6 +22,7 @@ using late_atom = caf::atom_constant<caf::atom("late")>;
 using run_atom = caf::atom_constant<caf::atom("run")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
+using buffer_atom = caf::atom_constant<caf::atom("buffer")>;
 
 /// Server -> client: train the adapter at `rank` for `steps` local steps.
 struct train_task {
@@ -66,6 +67,15 @@ struct aggregate_result {
   std::vector<double> state;
 };
 
+/// Server -> aggregator: apply a buffer of K updates at once (FedBuff).
+struct buffer_request {
+  uint64_t version = 0;       ///< current global version (each update's staleness is from it)
+  blob global;
+  std::vector<client_update> updates;
+  std::vector<blob> bases;    ///< what each update's client started from (its task's adapter)
+  uint32_t size = 0;          ///< K: each update's weight is s(staleness) / K
+};
+
 /// Server -> aggregator: merge one late update into the global adapter.
 struct late_request {
   uint64_t version = 0;       ///< current global version
@@ -85,7 +95,11 @@ struct late_result {
 struct run_summary {
   uint32_t rounds = 0;
   double time_to_target_s = -1;   ///< clock seconds; < 0: target never reached
-  double deadline_hit_rate = 0;   ///< rounds whose every participant was on time
+  /// Of the rounds with a deadline, those that met it (round_record::
+  /// deadline_met); < 0: no round had one (buffered, async).
+  double deadline_hit_rate = 0;
+  double all_on_time_rate = 0;    ///< rounds whose every participant arrived by the deadline
+  double on_time_fraction = 0;    ///< of all participants (dispatched tasks), those on time
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
   double final_score = 0;
@@ -123,6 +137,8 @@ using scheduler_actor = caf::typed_actor<
 using aggregator_actor = caf::typed_actor<
   // on-time updates of a round -> the new global adapter (at r_max)
   caf::replies_to<aggregate_atom, aggregate_request>::with<aggregate_result>,
+  // a buffer of updates, each from its own base -> the new global adapter
+  caf::replies_to<buffer_atom, buffer_request>::with<aggregate_result>,
   // one late update -> merged (or rejected, with the reason)
   caf::replies_to<late_atom, late_request>::with<late_result>>;
 
@@ -166,6 +182,11 @@ typename Inspector::result_type inspect(Inspector& f, aggregate_result& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, buffer_request& x) {
+  return f(caf::meta::type_name("buffer_request"), x.version, x.global, x.updates, x.bases, x.size);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, late_request& x) {
   return f(caf::meta::type_name("late_request"), x.version, x.global, x.update);
 }
@@ -179,7 +200,7 @@ typename Inspector::result_type inspect(Inspector& f, late_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_summary& x) {
   return f(caf::meta::type_name("run_summary"), x.rounds, x.time_to_target_s,
-           x.deadline_hit_rate, x.bytes_up, x.bytes_down, x.final_score, x.final_loss,
+           x.deadline_hit_rate, x.all_on_time_rate, x.on_time_fraction, x.bytes_up, x.bytes_down, x.final_score, x.final_loss,
            x.final_parts, x.final_fairness, x.on_time,
            x.late_merged, x.late_rejected, x.failed, x.invalid, x.after_last_merged, x.after_last_rejected,
            x.after_last_failed, x.clock_s, x.wall_s, x.final_version,

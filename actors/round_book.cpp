@@ -140,6 +140,18 @@ void round_book::rejected(uint32_t client, double now, const std::string& reason
   }
 }
 
+void round_book::joined(participant_record p, bool used, const scheduling::telemetry& tel) {
+  p.on_time = used;
+  if (used) {
+    p.loss_before = tel.loss_before;
+    p.loss_after = tel.loss_after;
+    p.memory_mb = tel.memory_mb;
+    p.val_loss = tel.val_loss;
+    p.val_loss_cf = tel.val_loss_cf;
+  }
+  rec_.participants.push_back(std::move(p));
+}
+
 void round_book::late(late_record r, uint64_t bytes_up) {
   rec_.late.push_back(std::move(r));
   rec_.late_bytes_up += bytes_up;
@@ -158,14 +170,18 @@ std::vector<client_update> round_book::take_updates() {
   return out;
 }
 
-round_record round_book::close(double now) {
+round_record round_book::close(double now, bool sync) {
   open_ = false;
   rec_.t_close = now;
-  rec_.deadline_met = !rec_.participants.empty() && complete() &&
-                      std::all_of(rec_.participants.begin(), rec_.participants.end(),
-                                  [&](const auto& p) {
-                                    return p.on_time && p.duration_s <= rec_.deadline_s;
-                                  });
+  const double d = rec_.deadline_s * (1 + 1e-9);
+  auto by_deadline = [&](const participant_record& p) { return p.on_time && p.duration_s <= d; };
+  const auto& ps = rec_.participants;
+  rec_.all_on_time = !ps.empty() && complete() && std::all_of(ps.begin(), ps.end(), by_deadline);
+  bool closed_by_deadline = rec_.deadline_s > 0 && now - rec_.t_start <= d;
+  rec_.deadline_met = closed_by_deadline &&
+                      (sync || std::all_of(ps.begin(), ps.end(), [&](const participant_record& p) {
+                         return p.predicted_s > d || by_deadline(p);
+                       }));
   double loss = 0;
   uint32_t n = 0;
   for (const auto& p : rec_.participants)
@@ -183,9 +199,13 @@ run_summary summarize(const std::vector<round_record>& rounds,
   run_summary s;
   s.peak_memory_mb = std::move(peak_memory_mb);
   s.rounds = static_cast<uint32_t>(rounds.size());
-  uint32_t hits = 0;
+  uint32_t hits = 0, with_deadline = 0, all_on_time = 0;
+  uint64_t participants = 0;
   for (const auto& r : rounds) {
     hits += r.deadline_met ? 1 : 0;
+    with_deadline += r.deadline_s > 0 ? 1 : 0;
+    all_on_time += r.all_on_time ? 1 : 0;
+    participants += r.participants.size();
     s.bytes_up += r.bytes_up();
     s.bytes_down += r.bytes_down();
     s.on_time += r.on_time();
@@ -211,7 +231,9 @@ run_summary summarize(const std::vector<round_record>& rounds,
   s.late_rejected += s.after_last_rejected;
   s.failed += s.after_last_failed;
   s.bytes_up += bytes_after_last;
-  s.deadline_hit_rate = rounds.empty() ? 0 : double(hits) / rounds.size();
+  s.deadline_hit_rate = with_deadline ? double(hits) / with_deadline : -1;
+  s.all_on_time_rate = rounds.empty() ? 0 : double(all_on_time) / rounds.size();
+  s.on_time_fraction = participants ? double(s.on_time) / participants : 0;
   return s;
 }
 

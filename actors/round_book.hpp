@@ -31,6 +31,7 @@ struct participant_record {
   double loss_after = 0;
   double val_loss = -1;     ///< local validation loss after training (< 0: not measured)
   double val_loss_cf = -1;  ///< the same with the rank tail zeroed
+  uint64_t staleness = 0;   ///< buffered, async: global versions since its task was sent
 };
 
 /// A late outcome: an update merged or rejected, or a training failure
@@ -51,8 +52,12 @@ struct round_record {
   uint32_t round = 0;
   double t_start = 0;
   double t_close = 0;
-  double deadline_s = 0;
-  bool deadline_met = false;      ///< every participant arrived by the deadline
+  double deadline_s = 0;          ///< 0: no deadline (buffered, async)
+  /// deadline: the round closed by its deadline, and every participant the
+  /// plan expected by then (predicted_s <= deadline_s) arrived by then;
+  /// sync: the round closed by the deadline it was given. False without one.
+  bool deadline_met = false;
+  bool all_on_time = false;       ///< every participant arrived by the deadline
   uint64_t version = 0;           ///< global version after the round
   std::vector<participant_record> participants;
   std::vector<uint32_t> skipped;  ///< clients the plan left out (no plan fits their memory)
@@ -100,14 +105,18 @@ public:
   /// The client's update arrived in time, and validation refused it.
   void rejected(uint32_t client, double now, const std::string& reason);
   void late(late_record r, uint64_t bytes_up);
+  /// buffered, async: a participant joins the open window when its answer
+  /// has been handled; `used`: its update went into the global adapter.
+  void joined(participant_record p, bool used, const scheduling::telemetry& tel);
   /// Every participant has answered (or failed, or was refused).
   bool complete() const;
 
   /// The on-time updates, ordered by client id (a deterministic aggregation order).
   std::vector<client_update> take_updates();
 
-  /// Closes the round at `now` and hands out its record.
-  round_record close(double now);
+  /// Closes the round at `now` and hands out its record; `sync`: the round
+  /// waited for every participant (what its deadline means, see deadline_met).
+  round_record close(double now, bool sync = false);
 
 private:
   participant_record* find(uint32_t client);

@@ -53,6 +53,16 @@ struct server_state {
   std::map<key, answer> answers;
   std::optional<update_gate> gate;  // the tasks in flight; validates what comes back
   std::map<uint32_t, train_task> sent;  // the tasks in flight themselves (a checkpoint keeps them)
+  // buffered, async: the records of the tasks in flight, and the open
+  // window's buffer (updates with the adapters their clients started from)
+  std::map<uint32_t, participant_record> pending;
+  struct buffered_update {
+    client_update update;
+    blob base;
+  };
+  std::vector<buffered_update> buffer;
+  uint32_t window_used = 0;     // updates the open window used (buffered or merged)
+  uint32_t window_answers = 0;  // answers it handled, used or not
   std::vector<scheduling::plan_input> plan_log;  // every plan request, for a resumed scheduler
   std::vector<double> aggregator_state;          // after the last aggregation
   std::map<uint32_t, scheduling::telemetry> last_tel;
@@ -79,6 +89,7 @@ struct server_state {
   caf::typed_response_promise<run_summary> promise;
 
   const server_options& opts() const { return s->opts; }
+  bool continuous_mode() const { return continuous(opts().mode); }
   bool virtual_clock() const { return opts().clock == clock_kind::virtual_clock; }
   double wall() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -95,6 +106,17 @@ struct server_state {
   /// Asks the scheduler for the next round's plan; false when every client
   /// is busy (then the next arrival frees one).
   bool start_round() {
+    auto k = opts().clients_per_round;
+    if (continuous_mode()) { // keep up to k clients training, until the clock budget is spent
+      if (opts().max_clock_s > 0 && clock() >= opts().max_clock_s) {
+        finishing = true;
+        return false;
+      }
+      auto busy = uint32_t(gate->tasks().size());
+      if (k > 0 && busy >= k)
+        return false;
+      k = k > 0 ? k - busy : 0;
+    }
     std::vector<uint32_t> idle;
     double next_back = INFINITY;
     for (const auto& c : opts().clients) {
@@ -113,7 +135,6 @@ struct server_state {
       }
       return false;
     }
-    auto k = opts().clients_per_round;
     if (k > 0 && k < idle.size()) {
       std::shuffle(idle.begin(), idle.end(), rng);
       idle.resize(k);
@@ -201,6 +222,8 @@ struct server_state {
       parts.push_back(p);
       gate->dispatched(a.client, {plan.round, version, a.rank, t});
       sent[a.client] = task;
+      if (continuous_mode())
+        pending[a.client] = p;
       if (env) {
         scheduling::work_item w{a.rank, a.steps, opts().tokens_per_step, p.bytes_down,
                                 p.bytes_down, a.bits};
@@ -212,6 +235,8 @@ struct server_state {
     }
     for (auto id : plan.skipped)
       spdlog::warn("round {}: client {} left out: no plan fits its memory", plan.round, id);
+    if (continuous_mode())
+      return; // no round opens: each answer joins the window open when it is handled
     round_base = global;
     book.open(plan.round, t, plan.deadline_s, plan.decision_us, std::move(parts), plan.skipped);
     for (auto& [l, bytes] : between) // handled since the previous round closed
@@ -263,7 +288,7 @@ struct server_state {
   /// one closed, before any later event is looked at.
   void pump() {
     while (!waiting && !done) {
-      if (!finishing && !book.is_open() && !idle_unplannable && start_round())
+      if (!finishing && (continuous_mode() || !book.is_open()) && !idle_unplannable && start_round())
         continue; // waiting for the plan
       if (queue.empty())
         break;
@@ -293,9 +318,15 @@ struct server_state {
     auto task = gate->take(client, round);
     if (!task)
       return record_invalid(client, round, t, reason, a.update.adapter.size());
-    sent.erase(client);
+    blob base;
+    if (auto it = sent.find(client); it != sent.end()) {
+      base = std::move(it->second.adapter);
+      sent.erase(it);
+    }
     double duration = t - task->dispatched_at;
     idle_unplannable = false;
+    if (continuous_mode())
+      return window_answer(client, *task, std::move(a), std::move(base), t);
     if (!a.error.empty()) {
       timing.erase(client);
       spdlog::warn("round {}: client {} failed: {}", round, client, a.error);
@@ -320,20 +351,7 @@ struct server_state {
         close_round();
       return;
     }
-    u.tel.duration_s = duration;
-    // The scheduler's work unit is the planned tokens per step (padded
-    // batches), the same the cost model and the virtual clock charge for.
-    u.tel.tokens_per_step = opts().tokens_per_step;
-    if (auto tt = timing.find(client); tt != timing.end()) { // what the client would have seen
-      u.tel.compute_s = tt->second.compute_s;
-      u.tel.transfer_s = tt->second.transfer_s + tt->second.offline_s;
-      timing.erase(tt);
-    } else {
-      u.tel.transfer_s = std::max(0.0, duration - u.tel.compute_s);
-    }
-    auto& peak = peak_memory_mb.at(opts().clients.at(client).tier);
-    peak = std::max(peak, u.tel.memory_mb);
-    last_tel[client] = u.tel;
+    observe(client, u, duration);
     if (book.expects(client, round)) {
       book.arrived(u, t, bytes);
       if (book.complete())
@@ -351,6 +369,122 @@ struct server_state {
             ++version;
           }
           record_late({client, round, t, r.staleness, r.merged, r.weight, r.reason}, bytes);
+          pump();
+        },
+        [this](caf::error& e) { fail("aggregator: " + self->system().render(e)); });
+  }
+
+  /// What the scheduler learns from a valid update: its telemetry, completed
+  /// with the timing the server saw.
+  void observe(uint32_t client, client_update& u, double duration) {
+    u.tel.duration_s = duration;
+    // The scheduler's work unit is the planned tokens per step (padded
+    // batches), the same the cost model and the virtual clock charge for.
+    u.tel.tokens_per_step = opts().tokens_per_step;
+    if (auto tt = timing.find(client); tt != timing.end()) { // what the client would have seen
+      u.tel.compute_s = tt->second.compute_s;
+      u.tel.transfer_s = tt->second.transfer_s + tt->second.offline_s;
+      timing.erase(tt);
+    } else {
+      u.tel.transfer_s = std::max(0.0, duration - u.tel.compute_s);
+    }
+    auto& peak = peak_memory_mb.at(opts().clients.at(client).tier);
+    peak = std::max(peak, u.tel.memory_mb);
+    last_tel[client] = u.tel;
+  }
+
+  /// buffered, async: an answer joins the open window (opened now if none
+  /// is). buffered keeps a valid update for the window's aggregate; async
+  /// mixes it into the global adapter at once.
+  void window_answer(uint32_t client, const task_in_flight& task, answer a, blob base, double t) {
+    if (!book.is_open()) {
+      book.open(next_round, records.empty() ? 0.0 : records.back().t_close, 0, 0, {});
+      for (auto& [l, bytes] : between)
+        book.late(std::move(l), bytes);
+      between.clear();
+    }
+    participant_record p;
+    if (auto it = pending.find(client); it != pending.end()) {
+      p = std::move(it->second);
+      pending.erase(it);
+    }
+    p.client = client;
+    p.tier = opts().clients.at(client).tier;
+    p.duration_s = t - task.dispatched_at;
+    ++window_answers;
+    if (!a.error.empty()) {
+      timing.erase(client);
+      spdlog::warn("client {} failed: {}", client, a.error);
+      p.error = a.error;
+      book.joined(std::move(p), false, {});
+      return window_step();
+    }
+    client_update& u = a.update;
+    p.bytes_up = u.adapter.size();
+    if (auto why = gate->check(client, task, u, version); !why.empty()) {
+      timing.erase(client);
+      spdlog::warn("update from client {} refused: {}", client, why);
+      p.rejected = why;
+      book.joined(std::move(p), false, {});
+      return window_step();
+    }
+    observe(client, u, p.duration_s);
+    p.staleness = version - std::min(version, u.base_version);
+    if (opts().mode == round_mode::buffered) {
+      book.joined(std::move(p), true, u.tel);
+      buffer.push_back({std::move(u), std::move(base)});
+      ++window_used;
+      return window_step();
+    }
+    waiting = true;
+    auto tel = u.tel;
+    late_request req{version, global, std::move(u)};
+    self->request(s->aggregator, caf::infinite, late_atom::value, std::move(req))
+      .then(
+        [this, p, tel, t, round = task.round](late_result& r) mutable {
+          waiting = false;
+          p.staleness = r.staleness;
+          if (r.merged) {
+            global = std::move(r.global);
+            ++version;
+            ++window_used;
+            book.joined(std::move(p), true, tel);
+          } else { // past aggregator.max_staleness: a participant not used, and why
+            record_late({p.client, round, t, r.staleness, false, 0, r.reason}, p.bytes_up);
+            book.joined(std::move(p), false, tel);
+          }
+          window_step();
+          pump();
+        },
+        [this](caf::error& e) { fail("aggregator: " + self->system().render(e)); });
+  }
+
+  /// Closes the open window after K used updates, or after 2K answers
+  /// (failing clients cannot stall the run), or when the run drains.
+  void window_step(bool draining = false) {
+    auto k = std::max<uint32_t>(1, opts().buffer_size);
+    if (!book.is_open() || (!draining && window_used < k && window_answers < 2 * k))
+      return;
+    window_used = window_answers = 0;
+    auto rec = book.close(clock());
+    ++next_round;
+    if (buffer.empty())
+      return finish_round(std::move(rec));
+    buffer_request req{version, global, {}, {}, k};
+    for (auto& b : buffer) {
+      req.updates.push_back(std::move(b.update));
+      req.bases.push_back(std::move(b.base));
+    }
+    buffer.clear();
+    waiting = true;
+    self->request(s->aggregator, caf::infinite, buffer_atom::value, std::move(req))
+      .then(
+        [this, rec](aggregate_result& r) mutable {
+          waiting = false;
+          global = std::move(r.global);
+          aggregator_state = std::move(r.state);
+          ++version;
+          finish_round(std::move(rec));
           pump();
         },
         [this](caf::error& e) { fail("aggregator: " + self->system().render(e)); });
@@ -381,7 +515,7 @@ struct server_state {
 
   void close_round() {
     auto updates = book.take_updates();
-    auto rec = book.close(clock());
+    auto rec = book.close(clock(), opts().mode == round_mode::sync);
     if (updates.empty()) {
       spdlog::warn("round {}: no valid update arrived in time; global adapter unchanged",
                     rec.round);
@@ -459,6 +593,7 @@ struct server_state {
     c.sent = sent;
     c.plan_log = plan_log;
     c.aggregator = aggregator_state;
+    c.pending = pending;
     return c;
   }
 
@@ -485,11 +620,17 @@ struct server_state {
     sent = c.sent;
     plan_log = c.plan_log;
     aggregator_state = c.aggregator;
+    pending = c.pending;
   }
 
   void maybe_finish() {
     if (!gate->idle())
       return; // updates still in flight: they are merged (or rejected) before the end
+    if (continuous_mode() && book.is_open()) {
+      window_step(true); // the last window, with what it has
+      if (waiting || done)
+        return;
+    }
     std::vector<late_record> after_last;
     uint64_t after_last_bytes = 0;
     for (auto& [l, bytes] : between) {
@@ -551,6 +692,23 @@ server_actor::behavior_type server_behavior(server_ptr self, std::shared_ptr<ser
 }
 
 } // namespace
+
+const char* round_mode_name(round_mode m) {
+  switch (m) {
+  case round_mode::sync: return "sync";
+  case round_mode::deadline: return "deadline";
+  case round_mode::buffered: return "buffered";
+  case round_mode::async: return "async";
+  }
+  return "?";
+}
+
+round_mode parse_round_mode(const std::string& name) {
+  for (auto m : {round_mode::sync, round_mode::deadline, round_mode::buffered, round_mode::async})
+    if (name == round_mode_name(m))
+      return m;
+  throw std::invalid_argument("unknown round mode '" + name + "' (sync, deadline, buffered, async)");
+}
 
 server_actor spawn_server(caf::actor_system& sys, server_setup setup) {
   return sys.spawn(server_behavior, std::make_shared<server_setup>(std::move(setup)));

@@ -16,9 +16,18 @@ namespace fedq::actors {
 
 /// sync: a round waits for every participant (FedAvg-LoRA). deadline: a round
 /// closes at its deadline (or when all arrived); late updates are merged
-/// asynchronously with a staleness weight.
-enum class round_mode { sync, deadline };
-inline const char* round_mode_name(round_mode m) { return m == round_mode::sync ? "sync" : "deadline"; }
+/// asynchronously with a staleness weight. buffered (FedBuff) and async
+/// (FedAsync) have no rounds: clients train continuously, each new task from
+/// the global of the moment; buffered applies one aggregate every K arrivals
+/// (aggregator::apply_buffer), async mixes every arrival in at once
+/// (merge_late). There a "round" of the records is a window of K arrivals,
+/// closed by the aggregate (buffered) or the K-th merge (async), and
+/// evaluated like a round.
+enum class round_mode { sync, deadline, buffered, async };
+const char* round_mode_name(round_mode m);
+/// Throws std::invalid_argument naming the modes.
+round_mode parse_round_mode(const std::string& name);
+inline bool continuous(round_mode m) { return m == round_mode::buffered || m == round_mode::async; }
 
 /// virtual: durations from the tiers' cost model, events in virtual-time
 /// order (reproducible). wall: real compute time and real timers.
@@ -35,7 +44,8 @@ struct server_options {
   round_mode mode = round_mode::deadline;
   clock_kind clock = clock_kind::virtual_clock;
   uint32_t rounds = 20;
-  uint32_t clients_per_round = 0;  ///< 0: every idle client
+  uint32_t clients_per_round = 0;  ///< 0: every idle client; buffered, async: the most training at once
+  uint32_t buffer_size = 4;        ///< buffered, async: K, the arrivals per window
   double target = 0.8;
   bool stop_at_target = false;
   double max_clock_s = 0;          ///< no round starts after this clock time; 0 = no limit

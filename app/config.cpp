@@ -30,6 +30,7 @@ void fields(experiment_config& c, F&& f) {
   f("run.compute_threads", c.run.compute_threads);
   f("round.mode", c.round.mode);
   f("round.deadline_s", c.round.deadline_s);
+  f("round.buffer_size", c.round.buffer_size);
   f("scheduler.policy", c.scheduler.name);
   f("scheduler.rank", c.scheduler.rank);
   f("scheduler.r_min", c.scheduler.r_min);
@@ -198,8 +199,12 @@ void validate(const experiment_config& c) {
   require(c.run.max_clock_s >= 0, "run.max_clock_s", c.run.max_clock_s, "must be >= 0 (0: no limit)");
   require(c.run.clock == "virtual" || c.run.clock == "wall", "run.clock", c.run.clock,
           "must be virtual or wall");
-  require(c.round.mode == "sync" || c.round.mode == "deadline", "round.mode", c.round.mode,
-          "must be sync or deadline");
+  require(c.round.mode == "sync" || c.round.mode == "deadline" || c.round.mode == "buffered" ||
+            c.round.mode == "async",
+          "round.mode", c.round.mode, "must be sync, deadline, buffered (FedBuff) or async (FedAsync)");
+  require(c.round.buffer_size >= 1, "round.buffer_size", c.round.buffer_size, "must be at least 1");
+  require(c.round.mode != "buffered" || c.aggregator.rule == "fedavg", "aggregator.rule",
+          c.aggregator.rule, "must be fedavg with round.mode = buffered (FedBuff adds the updates' changes factor by factor)");
   require(c.round.deadline_s > 0, "round.deadline_s", c.round.deadline_s, "must be > 0");
   const auto& names = scheduling::policy_names();
   std::string known;

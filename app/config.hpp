@@ -29,8 +29,9 @@ struct experiment_config {
     uint32_t compute_threads = 0;
   } run;
   struct round_section {
-    std::string mode = "deadline";
+    std::string mode = "deadline";       ///< sync | deadline | buffered | async
     double deadline_s = 30.0;
+    uint32_t buffer_size = 4;            ///< buffered, async: K arrivals per window (FedBuff's K)
   } round;
   scheduling::policy_options scheduler;
   struct aggregator_section {

@@ -46,7 +46,8 @@ void run_output::on_round(const actors::round_record& r) {
   for (const auto& p : r.participants) {
     json j{{"client", p.client},       {"tier", tiers_.at(p.tier)}, {"rank", p.rank},
            {"bits", p.bits},           {"steps", p.steps},         {"predicted_s", p.predicted_s},
-           {"on_time", p.on_time},     {"bytes_down", p.bytes_down}, {"bytes_up", p.bytes_up}};
+           {"on_time", p.on_time},     {"bytes_down", p.bytes_down}, {"bytes_up", p.bytes_up},
+           {"staleness", p.staleness}};
     j["duration_s"] = p.duration_s >= 0 ? json(p.duration_s) : json(nullptr);
     if (p.on_time) {
       j["loss_before"] = p.loss_before;
@@ -82,6 +83,7 @@ void run_output::on_round(const actors::round_record& r) {
             {"t_close", r.t_close},
             {"deadline_s", r.deadline_s},
             {"deadline_met", r.deadline_met},
+            {"all_on_time", r.all_on_time},
             {"version", r.version},
             {"mean_rank", r.mean_rank()},
             {"skipped", r.skipped},
@@ -124,7 +126,9 @@ void run_output::write_summary(const actors::run_summary& s, double target, cons
   json j{{"rounds", s.rounds},
          {"time_to_target_s", s.time_to_target_s >= 0 ? json(s.time_to_target_s) : json(nullptr)},
          {"target", target},
-         {"deadline_hit_rate", s.deadline_hit_rate},
+         {"deadline_hit_rate", s.deadline_hit_rate >= 0 ? json(s.deadline_hit_rate) : json(nullptr)},
+         {"all_on_time_rate", s.all_on_time_rate},
+         {"on_time_fraction", s.on_time_fraction},
          {"bytes_up", s.bytes_up},
          {"bytes_down", s.bytes_down},
          {"final_score", s.final_score},
@@ -221,13 +225,15 @@ std::string describe(const actors::run_summary& s, bool virtual_clock) {
       parts += fmt::format("{}{}={:.3f}", parts.empty() ? " (" : ", ", name, v);
   if (!parts.empty())
     parts += ")";
+  std::string hits = s.deadline_hit_rate >= 0 ? fmt::format("{:.0f}%", 100 * s.deadline_hit_rate)
+                                              : std::string("n/a (no deadlines)");
   std::string ttt = s.time_to_target_s >= 0 ? fmt::format("{:.1f} s", s.time_to_target_s)
                                             : std::string("not reached");
   return fmt::format(
-    "{} rounds | time-to-target {} ({} clock) | deadline hit rate {:.0f}% | bytes up {:.2f} MB, "
+    "{} rounds | time-to-target {} ({} clock) | deadline hit rate {} | on time {:.0f}% of updates | bytes up {:.2f} MB, "
     "down {:.2f} MB | final score {:.3f}{} | clients: mean {:.3f}, worst {:.3f}, p10 {:.3f}, "
     "std {:.3f}, Jain {:.3f} | on time {}, late merged {}, late rejected {}, failed {}, invalid {}",
-    s.rounds, ttt, virtual_clock ? "virtual" : "wall", 100 * s.deadline_hit_rate, s.bytes_up / 1e6,
+    s.rounds, ttt, virtual_clock ? "virtual" : "wall", hits, 100 * s.on_time_fraction, s.bytes_up / 1e6,
     s.bytes_down / 1e6, s.final_score, parts, s.final_fairness.mean, s.final_fairness.worst,
     s.final_fairness.p10, s.final_fairness.stddev, s.final_fairness.jain, s.on_time,
     s.late_merged, s.late_rejected, s.failed, s.invalid);

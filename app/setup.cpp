@@ -78,7 +78,8 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   }
 
   auto& o = s.server;
-  o.mode = c.round.mode == "sync" ? actors::round_mode::sync : actors::round_mode::deadline;
+  o.mode = actors::parse_round_mode(c.round.mode);
+  o.buffer_size = c.round.buffer_size;
   o.clock = c.run.clock == "wall" ? actors::clock_kind::wall : actors::clock_kind::virtual_clock;
   o.rounds = c.run.rounds;
   o.clients_per_round = c.run.clients_per_round;

@@ -162,6 +162,37 @@ void mix(adapter_payload& global, const adapter_payload& update, double w) {
       blend(global.dense[i].values[j], update.dense[i].values[j]);
 }
 
+void buffered_step(adapter_payload& global, const std::vector<adapter_payload>& updates,
+                   const std::vector<adapter_payload>& bases, const std::vector<double>& weights) {
+  if (updates.size() != bases.size() || updates.size() != weights.size())
+    throw std::invalid_argument("buffered_step needs a base and a weight per update");
+  for (size_t k = 0; k < updates.size(); ++k) {
+    const auto& u = updates[k];
+    const auto& b = bases[k];
+    check_same_modules(global, u);
+    check_same_modules(global, b);
+    double w = weights[k];
+    for (size_t i = 0; i < global.lora.size(); ++i) {
+      auto& g = global.lora[i];
+      const auto &x = u.lora[i], &x0 = b.lora[i];
+      if (x.rank != x0.rank || x.rank > g.rank)
+        throw std::invalid_argument("buffered update of rank " + std::to_string(x.rank) +
+                                    " on a base of rank " + std::to_string(x0.rank) +
+                                    " (global rank " + std::to_string(g.rank) + ")");
+      for (size_t j = 0; j < size_t{x.rank} * x.d_in; ++j)
+        g.a[j] += static_cast<float>(w * (x.a[j] - x0.a[j]));
+      for (uint32_t row = 0; row < g.d_out; ++row)
+        for (uint32_t c = 0; c < x.rank; ++c) {
+          size_t j = size_t{row} * x.rank + c;
+          g.b[size_t{row} * g.rank + c] += static_cast<float>(w * (x.b[j] - x0.b[j]));
+        }
+    }
+    for (size_t i = 0; i < global.dense.size(); ++i)
+      for (size_t j = 0; j < global.dense[i].values.size(); ++j)
+        global.dense[i].values[j] += static_cast<float>(w * (u.dense[i].values[j] - b.dense[i].values[j]));
+  }
+}
+
 void carry_over(adapter_payload& aggregate, const adapter_payload& before, const adapter_payload& after) {
   check_same_modules(aggregate, before);
   check_same_modules(aggregate, after);

@@ -45,6 +45,15 @@ uint32_t self_pruned_rank(const adapter_payload& p, double keep, double threshol
 /// would shrink them every time a low-rank straggler lands.
 void mix(adapter_payload& global, const adapter_payload& update, double w);
 
+/// FedBuff's server step: global += sum_k w_k (x_k - base_k), where base_k
+/// is the adapter client k started from (the global at its dispatch,
+/// truncated to its rank) and x_k what it trained from there; over the
+/// components each update has (its rank) and every dense tensor. The
+/// weights carry FedBuff's 1/K and its staleness scaling; they need not sum
+/// to one. Throws std::invalid_argument when modules or ranks do not match.
+void buffered_step(adapter_payload& global, const std::vector<adapter_payload>& updates,
+                   const std::vector<adapter_payload>& bases, const std::vector<double>& weights);
+
 /// aggregate += after - before, over every A, B and dense value: the net
 /// change that late merges made to the global adapter while a round was open
 /// (`before`: the global its clients started from; `after`: the global at

@@ -311,3 +311,33 @@ TEST_CASE("flexlora: a late update is mixed in product space, and late merges of
     want[i] = px[i] + pm[i] - pg[i];
   CHECK(max_diff(product_of(g), want) < 1e-4);
 }
+
+TEST_CASE("a FedBuff step adds each update's own change, weighted s(staleness) / K") {
+  compute::staleness_options o;  // polynomial, a 0.5: s(tau) = 1 / sqrt(1 + tau)
+  compute::server_optimizer none({});
+  actors::buffer_request req;
+  req.version = 5;
+  req.size = 2;
+  req.global = serialization::encode(one_pair(2, {1, 1, 1, 1}, {1, 1, 1, 1}, {0, 0}));
+  actors::client_update fresh, stale;
+  fresh.base_version = 5;  // tau 0: weight 1/2
+  fresh.adapter = serialization::encode(one_pair(1, {6, 4}, {3, 5}, {2, 2}));
+  stale.base_version = 2;  // tau 3: weight 1/2 * 1/2
+  stale.adapter = serialization::encode(one_pair(2, {4, 4, 4, 4}, {4, 4, 4, 4}, {4, 0}));
+  req.updates = {fresh, stale};
+  req.bases = {serialization::encode(one_pair(1, {2, 2}, {1, 1}, {0, 0})),  // fresh's start
+               serialization::encode(one_pair(2, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0}))};
+  auto next = actors::apply_buffer(o, none, req);
+  const auto& l = next.lora[0];
+  // A row 0: 1 + (6-2)/2 + 4/4 = 4, (4-2)/2 + 1 + 1 = 3; row 1 only the stale one: 1 + 1
+  CHECK(l.a == std::vector<float>{4, 3, 2, 2});
+  // B column 0 (fresh's rank): 1 + (3-1)/2 + 1, 1 + (5-1)/2 + 1; column 1: 1 + 1
+  CHECK(l.b == std::vector<float>{3, 2, 4, 2});
+  CHECK(next.dense[0].values == std::vector<float>{2, 1});
+  // A partial buffer (the last window of a run) keeps FedBuff's 1/K.
+  req.updates = {fresh};
+  req.bases.resize(1);
+  CHECK(actors::apply_buffer(o, none, req).lora[0].a[0] == Approx(3.0));
+  req.bases.clear();
+  CHECK_THROWS(actors::apply_buffer(o, none, req));
+}

@@ -3,9 +3,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "actors/experiment.hpp"
+#include "actors/round_book.hpp"
 #include "app/config.hpp"
 #include "app/profile_command.hpp"
 #include "compute/model.hpp"
@@ -354,4 +357,106 @@ TEST_CASE("run.max_clock_s ends a run at a clock budget instead of a round count
   CHECK(r.rec.rounds.back().t_close >= 6);
   CHECK(r.rec.rounds[r.rec.rounds.size() - 2].t_close < 6);
   check_nothing_lost(r);
+}
+
+TEST_CASE("buffered (FedBuff): one aggregate every K updates, clients training continuously") {
+  auto r = run(two_fast_one_slow, {"round.mode=buffered", "round.buffer_size=3", "scheduler.policy=fixed",
+                                   "scheduler.rank=4", "scheduler.local_steps=8", "run.rounds=6"});
+  check_nothing_lost(r);
+  REQUIRE(r.rec.rounds.size() >= 6);
+  std::set<uint32_t> fast_twice;
+  for (size_t i = 0; i < 6; ++i) {
+    const auto& w = r.rec.rounds[i];
+    INFO("window " << i);
+    CHECK(w.participants.size() == 3);
+    CHECK(w.on_time() == 3);
+    CHECK(w.version == i + 1);  // one global version per aggregate
+    CHECK(w.deadline_s == 0);
+    std::map<uint32_t, int> count;
+    for (const auto& p : w.participants)
+      ++count[p.client];
+    for (auto [c, n] : count)
+      if (n > 1)
+        fast_twice.insert(c);
+  }
+  // The slow client does not hold anyone back: fast clients come back
+  // within one window, and the slow one's update lands stale.
+  CHECK_FALSE(fast_twice.empty());
+  CHECK_FALSE(fast_twice.count(2));
+  uint64_t slow_staleness = 0;
+  for (const auto& w : r.rec.rounds)
+    for (const auto& p : w.participants)
+      if (p.client == 2)
+        slow_staleness = std::max(slow_staleness, p.staleness);
+  CHECK(slow_staleness >= 2);
+  CHECK(r.summary.deadline_hit_rate < 0);  // no deadlines to meet
+  CHECK(r.summary.late_merged + r.summary.late_rejected == 0);
+  CHECK(r.summary.final_version == r.rec.rounds.size());
+}
+
+TEST_CASE("async (FedAsync): every update mixed in on arrival, stale ones past max_staleness refused") {
+  auto r = run(two_fast_one_slow, {"round.mode=async", "round.buffer_size=2", "scheduler.policy=fixed",
+                                   "scheduler.rank=4", "scheduler.local_steps=8", "run.rounds=8",
+                                   "aggregator.max_staleness=3"});
+  check_nothing_lost(r);
+  REQUIRE(r.rec.rounds.size() >= 8);
+  uint64_t merged = 0;
+  for (const auto& w : r.rec.rounds) {
+    merged += w.on_time();
+    CHECK(w.version == merged);  // one global version per merge
+  }
+  // The slow client's updates are ~20 merges behind: refused with the reason.
+  REQUIRE(r.summary.late_rejected >= 1);
+  for (const auto& l : r.rec.late) {
+    CHECK(l.client == 2);
+    CHECK_THAT(l.reason, Catch::Contains("max_staleness 3"));
+  }
+  auto kept = run(two_fast_one_slow, {"round.mode=async", "round.buffer_size=2", "scheduler.policy=fixed",
+                                      "scheduler.rank=4", "scheduler.local_steps=8", "run.rounds=8",
+                                      "aggregator.max_staleness=1000"});
+  check_nothing_lost(kept);
+  CHECK(kept.summary.late_rejected == 0);
+  bool slow_used = false;
+  for (const auto& w : kept.rec.rounds)
+    for (const auto& p : w.participants)
+      slow_used |= p.client == 2 && p.on_time && p.staleness > 3;
+  CHECK(slow_used);
+}
+
+TEST_CASE("the deadline hit rate counts what the plan expected on time; all_on_time counts every participant") {
+  actors::round_book book;
+  actors::participant_record on_plan, planned_late;
+  on_plan.client = 0;
+  on_plan.predicted_s = 1.0;
+  planned_late.client = 1;
+  planned_late.predicted_s = 5.0;  // the scheduler meant it to arrive after the deadline
+  book.open(0, 10.0, 2.0, 0, {on_plan, planned_late});
+  actors::client_update u;
+  u.client = 0;
+  book.arrived(u, 11.0, 100);
+  auto rec = book.close(12.0);
+  CHECK(rec.deadline_met);
+  CHECK_FALSE(rec.all_on_time);
+
+  book.open(1, 20.0, 2.0, 0, {on_plan, planned_late});  // the expected client missed it
+  auto missed = book.close(22.0);
+  CHECK_FALSE(missed.deadline_met);
+
+  book.open(2, 30.0, 2.0, 0, {on_plan});  // sync: the round closed after its deadline
+  u.round = 2;
+  book.arrived(u, 33.0, 100);
+  auto sync_late = book.close(33.0, true);
+  CHECK_FALSE(sync_late.deadline_met);
+  CHECK_FALSE(sync_late.all_on_time);
+  book.open(3, 40.0, 2.0, 0, {on_plan});
+  u.round = 3;
+  book.arrived(u, 41.5, 100);
+  auto sync_ok = book.close(41.5, true);
+  CHECK(sync_ok.deadline_met);
+  CHECK(sync_ok.all_on_time);
+
+  auto s = actors::summarize({rec, missed, sync_late, sync_ok}, {}, 0, 0.5);
+  CHECK(s.deadline_hit_rate == Approx(0.5));
+  CHECK(s.all_on_time_rate == Approx(0.25));
+  CHECK(s.on_time_fraction == Approx(3.0 / 6.0));
 }
