@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/bench_command.hpp"
 #include "app/logits_command.hpp"
 #include "app/pretrain_command.hpp"
 #include "app/profile_command.hpp"
@@ -29,6 +30,24 @@ int main(int argc, char** argv) {
                   "uninterrupted run would have")
     ->check(CLI::ExistingDirectory);
   cmd->add_flag("-q,--quiet", run.quiet, "No per-round progress lines or info logs");
+
+  fedq::app::bench_args bn;
+  auto* bench = app.add_subcommand(
+    "bench", "Run every variant of a benchmark suite (configs/bench/SUITE.toml) for every seed to the "
+             "same clock budget, side by side; write runs.csv, table.md and plots (python3-matplotlib) "
+             "under --out and print the table. Run it again after an interruption: finished runs are "
+             "kept, interrupted ones resume from their checkpoints");
+  bench->add_option("suite", bn.suite, "A suite name in configs/bench/ (quickstart, sst2-tiers, tasks, scale) or a suite file")
+    ->required();
+  bench->add_option("--seeds", bn.seeds, "Seeds to run, e.g. 1,2,3 (default: the suite's)")->delimiter(',');
+  bench->add_option("--jobs", bn.jobs,
+                    "Runs at once (default: one per core); each gets cores / jobs compute threads");
+  bench->add_option("--out", bn.out, "Output folder (default: results/SUITE)");
+  bench->add_option("--budget-s", bn.budget_s, "Clock seconds per run (default: the suite's budget_s)");
+  bench->add_option("--variants", bn.variants, "Run only these variants, e.g. fedq,fedavg-lora")
+    ->delimiter(',');
+  bench->add_option("--data-dir", bn.data_dir, "The GLUE folder, passed to every run (sets data.dir)");
+  bench->add_flag("--no-plots", [&bn](int64_t) { bn.plots = false; }, "Write no plots");
 
   fedq::app::logits_args lg;
   auto* logits = app.add_subcommand(
@@ -90,6 +109,11 @@ int main(int argc, char** argv) {
   }
   if (*cmd)
     return fedq::app::run_command(run);
+  if (*bench) {
+    for (int i = 0; i < argc; ++i)
+      bn.command_line += (i ? " " : "") + std::string(i == 0 ? "fedq" : argv[i]);
+    return fedq::app::bench_command(bn);
+  }
   if (*logits)
     return fedq::app::logits_command(lg);
   if (*pretrain)

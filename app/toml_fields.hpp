@@ -85,6 +85,18 @@ inline void read_value(const toml::node& n, const std::string& key, std::vector<
   }
 }
 
+inline void read_value(const toml::node& n, const std::string& key, std::vector<double>& v) {
+  auto* arr = n.as_array();
+  if (!arr)
+    bad(n, key, "an array of numbers");
+  v.clear();
+  for (const auto& e : *arr) {
+    double x = 0;
+    read_value(e, key, x);
+    v.push_back(x);
+  }
+}
+
 template <class T>
 inline void write_value(toml::table& t, const std::string& key, const std::vector<T>& v) {
   toml::array a;
