@@ -67,26 +67,37 @@ std::string duration(double s) {
   return fmt::format("{:.0f}h{:02.0f}m", std::floor(s / 3600), std::fmod(s / 60, 60));
 }
 
-/// What an earlier invocation left in the run's folder.
-enum class found { nothing, finished, resumable, stale };
+/// What an earlier invocation left in the run's folder: nothing; a finished
+/// run; one to resume from its checkpoint; one that never checkpointed a
+/// round (started again); one made with other settings (started again).
+enum class found { nothing, finished, resumable, unstarted, other_settings };
 
 found inspect_run(const planned_run& r, uint32_t& threads) {
   auto meta = r.dir / "bench.json";
   if (!std::filesystem::exists(meta))
-    return std::filesystem::exists(r.dir) ? found::stale : found::nothing;
+    return std::filesystem::exists(r.dir) ? found::other_settings : found::nothing;
+  nlohmann::json j;
   try {
-    auto j = nlohmann::json::parse(std::ifstream(meta));
+    j = nlohmann::json::parse(std::ifstream(meta));
     if (j.at("identity").get<std::string>() != r.identity())
-      return found::stale;
+      return found::other_settings;
     threads = j.at("threads").get<uint32_t>();
   } catch (const nlohmann::json::exception&) {
-    return found::stale;
+    return found::other_settings;
   }
-  if (std::filesystem::exists(r.dir / "summary.json"))
+  if (j.value("finished", false))
     return found::finished;
   if (std::filesystem::exists(r.dir / "checkpoint.bin"))
     return found::resumable;
-  return found::stale;
+  return found::unstarted;
+}
+
+/// Marks the run finished in its bench.json: its process exited 0.
+void mark_finished(const planned_run& r) {
+  auto meta = r.dir / "bench.json";
+  auto j = nlohmann::json::parse(std::ifstream(meta));
+  j["finished"] = true;
+  std::ofstream(meta) << j.dump(2) << "\n";
 }
 
 pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& log) {
@@ -125,6 +136,7 @@ int bench_command(const bench_args& args) {
   }
   if (!args.seeds.empty())
     suite.seeds = args.seeds;
+  suite.set.insert(suite.set.end(), args.overrides.begin(), args.overrides.end());
   if (args.budget_s > 0)
     suite.budget_s = args.budget_s;
   if (!args.variants.empty()) {
@@ -220,6 +232,7 @@ int bench_command(const bench_args& args) {
     size_t index;
     std::vector<std::string> argv;
     bool resume;
+    uint32_t threads;
   };
   std::vector<job> todo;
   size_t skipped = 0;
@@ -232,11 +245,10 @@ int bench_command(const bench_args& args) {
       ++skipped;
       continue;
     }
-    if (state == found::stale) {
-      std::cout << "  " << r.dir.string() << ": left by an unfinished run with other settings; starting it again\n";
+    if (state == found::other_settings)
+      std::cout << "  " << r.dir.string() << ": left by a run with other settings; starting it again\n";
+    if (state != found::resumable) {
       std::filesystem::remove_all(r.dir);
-      t = threads;
-    } else if (state == found::nothing) {
       t = threads;
     }
     std::vector<std::string> argv{exe, "run", suite.config.string(), "--quiet"};
@@ -244,15 +256,8 @@ int bench_command(const bench_args& args) {
       argv.insert(argv.end(), {"--set", kv});
     argv.insert(argv.end(), {"--set", "run.compute_threads=" + std::to_string(t)});
     bool resume = state == found::resumable;
-    if (resume) {
-      argv.insert(argv.end(), {"--resume", r.dir.string()});
-    } else {
-      argv.insert(argv.end(), {"--out", r.dir.string()});
-      std::filesystem::create_directories(r.dir);
-      nlohmann::json meta{{"identity", r.identity()}, {"threads", t}, {"argv", argv}};
-      std::ofstream(r.dir / "bench.json") << meta.dump(2) << "\n";
-    }
-    todo.push_back({i, std::move(argv), resume});
+    argv.insert(argv.end(), {resume ? "--resume" : "--out", r.dir.string()});
+    todo.push_back({i, std::move(argv), resume, t});
   }
   if (skipped)
     std::cout << "  " << skipped << " of " << plan.size()
@@ -277,6 +282,11 @@ int bench_command(const bench_args& args) {
     while (!interrupted && next < todo.size() && running.size() < jobs) {
       const auto& j = todo[next];
       const auto& r = plan[j.index];
+      if (!j.resume) {
+        std::filesystem::create_directories(r.dir);
+        nlohmann::json meta{{"identity", r.identity()}, {"threads", j.threads}, {"argv", j.argv}};
+        std::ofstream(r.dir / "bench.json") << meta.dump(2) << "\n";
+      }
       pid_t pid = spawn(j.argv, r.dir / "log.txt");
       if (pid < 0) {
         std::cerr << "error: cannot start " << j.argv[0] << ": " << std::strerror(errno) << "\n";
@@ -284,7 +294,7 @@ int bench_command(const bench_args& args) {
       }
       running[pid] = next;
       started[pid] = elapsed();
-      std::cout << fmt::format("  start {} {} seed {}{}", r.group.empty() ? "" : r.group + "/", r.variant,
+      std::cout << fmt::format("  start {}{} seed {}{}", r.group.empty() ? "" : r.group + "/", r.variant,
                                r.seed, j.resume ? " (resumed from its checkpoint)" : "")
                 << std::endl;
       ++next;
@@ -315,6 +325,8 @@ int bench_command(const bench_args& args) {
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (interrupted && !ok)
       continue;  // stopped by us: resumable
+    if (ok)
+      mark_finished(r);
     ++done;
     run_seconds += took;
     if (!ok) {
@@ -344,7 +356,8 @@ int bench_command(const bench_args& args) {
 
   std::vector<bench_run> runs;
   for (const auto& r : plan) {
-    if (!std::filesystem::exists(r.dir / "summary.json"))
+    uint32_t unused = 0;
+    if (inspect_run(r, unused) != found::finished)
       continue;
     try {
       auto b = read_bench_run(r.dir, suite.budget_s);

@@ -13,6 +13,7 @@ struct bench_args {
   double budget_s = 0;                ///< > 0: instead of the suite's
   std::vector<std::string> variants;  ///< empty: all
   std::string data_dir;               ///< passed to every run
+  std::vector<std::string> overrides; ///< --set key=value for every run, after the suite's own
   bool plots = true;
   std::string command_line;           ///< for the table's header
 };

@@ -327,13 +327,58 @@ void validate(const experiment_config& c) {
   require(clients >= 1, "tiers", clients, "the tiers' counts must add up to at least 1 client");
 }
 
+/// --set tiers.NAME.KEY=VALUE: that key of the [[tiers]] table named NAME
+/// (read and checked with the rest of the tier by read_tiers).
+void apply_tier_override(toml::table& root, const std::string& kv) {
+  auto eq = kv.find('=');
+  auto key = kv.substr(0, eq);
+  auto dot = key.rfind('.');
+  if (eq == std::string::npos || dot <= 6)
+    throw config_error("--set " + kv + ": a tier's key is set as tiers.NAME.KEY=VALUE (e.g. tiers.cpu-slow.count=8)");
+  auto name = key.substr(6, dot - 6), leaf = key.substr(dot + 1);
+  scheduling::tier_profile probe;
+  std::string known;
+  bool found = false;
+  tier_fields(probe, [&](const char* k, auto&) {
+    known += (known.empty() ? "" : ", ") + std::string(k);
+    found |= leaf == k;
+  });
+  if (!found)
+    throw config_error("--set " + kv + ": unknown tier key '" + leaf + "' (known: " + known + ")");
+  auto* arr = root["tiers"].as_array();
+  std::string names;
+  if (arr)
+    for (auto& e : *arr)
+      if (auto* t = e.as_table()) {
+        auto n = (*t)["name"].value<std::string>().value_or("");
+        if (n == name) {
+          toml::table parsed;
+          try {
+            parsed = toml::parse("v = " + kv.substr(eq + 1), "--set " + kv);
+          } catch (const toml::parse_error&) {
+            parsed.insert_or_assign("v", kv.substr(eq + 1));  // a bare word: a string
+          }
+          t->insert_or_assign(leaf, *parsed.get("v"));
+          return;
+        }
+        names += (names.empty() ? "" : ", ") + n;
+      }
+  throw config_error("--set " + kv + ": no [[tiers]] named '" + name + "'" +
+                     (names.empty() ? std::string(" (the config has no [[tiers]])") : " (tiers: " + names + ")"));
+}
+
 } // namespace
 
 experiment_config parse_config(const std::string& toml_text, const std::string& source,
                                const std::vector<std::string>& overrides) {
   experiment_config c;
-  auto root = read_fields(toml_text, source, overrides,
+  std::vector<std::string> plain, tier_sets;
+  for (const auto& kv : overrides)
+    (kv.rfind("tiers.", 0) == 0 ? tier_sets : plain).push_back(kv);
+  auto root = read_fields(toml_text, source, plain,
                           [&](auto&& f) { fields(c, f); }, {"tiers"});
+  for (const auto& kv : tier_sets)
+    apply_tier_override(root, kv);
   if (auto* node = root.get("tiers"))
     c.tiers = read_tiers(*node);
   validate(c);

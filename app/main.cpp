@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   bench->add_option("--budget-s", bn.budget_s, "Clock seconds per run (default: the suite's budget_s)");
   bench->add_option("--variants", bn.variants, "Run only these variants, e.g. fedq,fedavg-lora")
     ->delimiter(',');
+  bench->add_option("--set", bn.overrides,
+                    "Override a config key in every run, after the suite's own set (repeatable)");
   bench->add_option("--data-dir", bn.data_dir, "The GLUE folder, passed to every run (sets data.dir)");
   bench->add_flag("--no-plots", [&bn](int64_t) { bn.plots = false; }, "Write no plots");
 

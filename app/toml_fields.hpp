@@ -144,8 +144,8 @@ inline std::string apply_override(toml::table& root, const std::string& kv,
   std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
   if (!known.count(key))
     throw config_error("--set " + kv + ": unknown key '" + key +
-                       "' (tiers are set in the config file; see configs/quickstart.toml for "
-                       "every key)");
+                       "' (a tier's keys are set as tiers.NAME.KEY=VALUE; see configs/quickstart.toml "
+                       "for every key)");
   std::string source = "--set " + kv;
   toml::table parsed;
   try {

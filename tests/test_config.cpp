@@ -123,3 +123,19 @@ TEST_CASE("an availability trace that is 0 everywhere is refused at config time,
                     Catch::Contains("fedq_never_online.csv") && Catch::Contains("every row is 0") &&
                       Catch::Contains("cpu-slow"));
 }
+
+TEST_CASE("a tier's key is set with --set tiers.NAME.KEY=VALUE and checked like the file's") {
+  auto path = std::string(FEDQ_SOURCE_DIR) + "/configs/quickstart.toml";
+  auto c = load_config(path, {"tiers.cpu-slow.count=5", "tiers.gpu-fast.compute_factor=2.5"});
+  REQUIRE(c.tiers.size() == 3);
+  CHECK(c.tiers[2].name == "cpu-slow");
+  CHECK(c.tiers[2].count == 5);
+  CHECK(c.tiers[0].compute_factor == 2.5);
+  CHECK(c.tiers[1].count == load_config(path, {}).tiers[1].count);
+  CHECK_THROWS_WITH(load_config(path, {"tiers.cpu.count=1"}),
+                    Catch::Contains("no [[tiers]] named 'cpu'") && Catch::Contains("gpu-fast, gpu-medium, cpu-slow"));
+  CHECK_THROWS_WITH(load_config(path, {"tiers.cpu-slow.cores=1"}), Catch::Contains("unknown tier key 'cores'"));
+  CHECK_THROWS_WITH(load_config(path, {"tiers.cpu-slow.compute_factor=0"}),
+                    Catch::Contains("tier 'cpu-slow': compute_factor must be > 0"));
+  CHECK_THROWS_WITH(load_config(path, {"tiers.count=1"}), Catch::Contains("tiers.NAME.KEY=VALUE"));
+}

@@ -101,6 +101,14 @@ const std::vector<readme_command>& README_COMMANDS() {
        }
      }},
     {"bash scripts/test", "", nothing, {}, "it is this suite (.ci/run runs it)"},
+    {"build/fedq bench quickstart", "--seeds 1 --budget-s 10 --variants fedavg-lora,fedq,fedasync --no-plots",
+     nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK_THAT(r.out, Catch::Contains("| fedasync |") && Catch::Contains("Systems"));
+       CHECK(lines_of(read_text(ws / "results/quickstart/runs.csv")).size() == 4);
+       CHECK(fs::exists(ws / "results/quickstart/table.md"));
+     }},
     {"bench/fuzz/run 600", "", nothing, {}, "scripts/test runs it, 20 s per target"},
     {"build/fedq run configs/quickstart.toml", "--set run.rounds=2", nothing,
      [](const workspace& ws, const result& r) {
@@ -535,4 +543,49 @@ TEST_CASE("a damaged last checkpoint is refused with its reason and the previous
   auto other = ws.run(resumable + " --set seed=2 --resume runs/whole");
   CHECK(other.rc == 2);
   CHECK_THAT(other.err, Catch::Contains("made with another config"));
+}
+
+TEST_CASE("fedq bench interrupted with SIGINT and started again finishes without redoing finished runs") {
+  workspace ws("bench-interrupted");
+  const std::string bench = "build/fedq bench quickstart --seeds 1 --budget-s 20 "
+                            "--variants fedavg-lora,fedq,fedbuff --jobs 1 --out results/q";
+  const std::string first = "results/q/runs/fedavg-lora/seed-1";
+  // SIGINT to fedq bench alone once its first run has finished.
+  auto r = ws.run("(" + bench + " > bench1.log 2>&1 & pid=$!; " +
+                  "while ! grep -q finished " + first + "/bench.json 2>/dev/null; do " +
+                  "kill -0 $pid 2>/dev/null || exit 3; sleep 0.05; done; " +
+                  "kill -INT $pid; wait $pid; echo \"exit $?\" >> bench1.log; exit 0)");
+  auto log1 = read_text(ws / "bench1.log");
+  INFO(log1);
+  REQUIRE(r.rc == 0);
+  CHECK_THAT(log1, Catch::Contains("interrupted") && Catch::Contains("run the same command again") &&
+                     Catch::Contains("exit 130"));
+  CHECK_FALSE(fs::exists(ws / "results/q/table.md"));
+  CHECK_FALSE(fs::exists(ws / "results/q/runs/fedbuff/seed-1/summary.json"));
+  auto kept = fs::last_write_time(ws / (first + "/summary.json"));
+
+  auto again = ws.run(bench);
+  check_ok(again);
+  CHECK_THAT(again.out, Catch::Contains("1 of 3 runs finished in an earlier invocation"));
+  CHECK(again.out.find("start fedavg-lora") == std::string::npos);
+  CHECK(fs::last_write_time(ws / (first + "/summary.json")) == kept);
+  for (const char* v : {"fedavg-lora", "fedq", "fedbuff"}) {
+    CHECK_THAT(again.out, Catch::Contains(std::string("| ") + v + " |"));
+    check_run_folder(ws, fs::path("results/q/runs") / v / "seed-1",
+                     lines_of(read_text(ws / "results/q/runs" / v / "seed-1/rounds.jsonl")).size(), 4);
+  }
+  auto csv = lines_of(read_text(ws / "results/q/runs.csv"));
+  CHECK(csv.size() == 4);
+  CHECK(read_text(ws / "results/q/table.md").find("Time-to-target of each variant over fedq's") != std::string::npos);
+  // The plots where Debian's matplotlib is installed (scripts/setup installs it).
+  if (ws.run("/usr/bin/python3 -c 'import matplotlib'").rc == 0)
+    for (const char* p : {"score", "ttt", "bytes", "fairness", "memory", "deadlines"})
+      CHECK(fs::exists(ws / (std::string("results/q/plots/") + p + ".png")));
+
+  auto bad = ws.run("build/fedq bench quickstart --variants nosuch");
+  CHECK(bad.rc == 2);
+  CHECK_THAT(bad.err, Catch::Contains("has no variant 'nosuch'") && Catch::Contains("fedavg-lora"));
+  auto bad_set = ws.run("build/fedq bench quickstart --set run.no_such_key=1 --seeds 1");
+  CHECK(bad_set.rc == 2);
+  CHECK_THAT(bad_set.err, Catch::Contains("unknown key 'run.no_such_key'"));
 }
