@@ -476,8 +476,15 @@ struct server_state {
       req.bases.push_back(std::move(b.base));
     }
     buffer.clear();
+    aggregate_then_finish(buffer_atom::value, std::move(req), std::move(rec));
+  }
+
+  /// Asks the aggregator for the next global adapter (a round's or a
+  /// window's), then finishes the record with it.
+  template <class Atom, class Request>
+  void aggregate_then_finish(Atom atom, Request req, round_record rec) {
     waiting = true;
-    self->request(s->aggregator, caf::infinite, buffer_atom::value, std::move(req))
+    self->request(s->aggregator, caf::infinite, atom, std::move(req))
       .then(
         [this, rec](aggregate_result& r) mutable {
           waiting = false;
@@ -521,19 +528,8 @@ struct server_state {
                     rec.round);
       return finish_round(std::move(rec));
     }
-    waiting = true;
     aggregate_request req{rec.round, std::move(updates), round_base, global};
-    self->request(s->aggregator, caf::infinite, aggregate_atom::value, std::move(req))
-      .then(
-        [this, rec](aggregate_result& r) mutable {
-          waiting = false;
-          global = std::move(r.global);
-          aggregator_state = std::move(r.state);
-          ++version;
-          finish_round(std::move(rec));
-          pump();
-        },
-        [this](caf::error& e) { fail("aggregator: " + self->system().render(e)); });
+    aggregate_then_finish(aggregate_atom::value, std::move(req), std::move(rec));
   }
 
   evaluation evaluate() const {

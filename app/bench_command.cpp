@@ -139,22 +139,31 @@ int bench_command(const bench_args& args) {
   suite.set.insert(suite.set.end(), args.overrides.begin(), args.overrides.end());
   if (args.budget_s > 0)
     suite.budget_s = args.budget_s;
-  if (!args.variants.empty()) {
+  // --variants, --groups: the named subset, in the order given.
+  auto subset = [&](std::vector<bench_variant>& all, const std::vector<std::string>& names,
+                    const char* what) {
     std::vector<bench_variant> keep;
-    for (const auto& name : args.variants) {
-      auto it = std::find_if(suite.variants.begin(), suite.variants.end(),
-                             [&](const auto& v) { return v.name == name; });
-      if (it == suite.variants.end()) {
+    for (const auto& name : names) {
+      auto it = std::find_if(all.begin(), all.end(), [&](const auto& v) { return v.name == name; });
+      if (it == all.end()) {
         std::string known;
-        for (const auto& v : suite.variants)
+        for (const auto& v : all)
           known += (known.empty() ? "" : ", ") + v.name;
-        std::cerr << "error: --variants: suite " << suite.name << " has no variant '" << name
-                  << "' (it has " << known << ")\n";
-        return 2;
+        std::cerr << "error: --" << what << "s: suite " << suite.name << " has no " << what << " '"
+                  << name << "' (it has " << (known.empty() ? "none" : known) << ")\n";
+        return false;
       }
       keep.push_back(*it);
     }
-    suite.variants = keep;
+    all = keep;
+    return true;
+  };
+  if (!args.groups.empty() && !subset(suite.groups, args.groups, "group"))
+    return 2;
+  if (!args.variants.empty()) {
+    if (!subset(suite.variants, args.variants, "variant"))
+      return 2;
+    const auto& keep = suite.variants;
     if (!suite.targets.empty() || std::none_of(keep.begin(), keep.end(), [&](const auto& v) {
           return v.name == suite.reference;
         })) {
@@ -182,9 +191,10 @@ int bench_command(const bench_args& args) {
   if (groups.empty())
     groups.push_back({});
   std::vector<planned_run> plan;
+  // Seed by seed within a group: an interrupted suite has whole seeds to compare.
   for (const auto& g : groups)
-    for (const auto& v : suite.variants)
-      for (auto seed : suite.seeds) {
+    for (auto seed : suite.seeds)
+      for (const auto& v : suite.variants) {
         planned_run r{g.name, v.name, seed, out / "runs", {}};
         if (!g.name.empty())
           r.dir /= g.name;
@@ -247,7 +257,7 @@ int bench_command(const bench_args& args) {
     }
     if (state == found::other_settings)
       std::cout << "  " << r.dir.string() << ": left by a run with other settings; starting it again\n";
-    if (state != found::resumable) {
+    if (state != found::resumable && !args.dry_run) {
       std::filesystem::remove_all(r.dir);
       t = threads;
     }
@@ -262,6 +272,17 @@ int bench_command(const bench_args& args) {
   if (skipped)
     std::cout << "  " << skipped << " of " << plan.size()
               << " runs finished in an earlier invocation: kept, not run again\n";
+
+  if (args.dry_run) {
+    for (const auto& j : todo) {
+      std::cout << "  " << plan[j.index].dir.string() << ":";
+      for (size_t k = 1; k < j.argv.size(); ++k)
+        std::cout << " " << j.argv[k];
+      std::cout << "\n";
+    }
+    std::cout << "fedq bench: --dry-run: every run's config is valid; " << todo.size() << " to run\n";
+    return 0;
+  }
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;

@@ -12,9 +12,11 @@ struct bench_args {
   std::string out;                    ///< empty: results/<suite>
   double budget_s = 0;                ///< > 0: instead of the suite's
   std::vector<std::string> variants;  ///< empty: all
+  std::vector<std::string> groups;    ///< empty: all
   std::string data_dir;               ///< passed to every run
   std::vector<std::string> overrides; ///< --set key=value for every run, after the suite's own
   bool plots = true;
+  bool dry_run = false;               ///< check every run's config, print the runs, run none
   std::string command_line;           ///< for the table's header
 };
 

@@ -51,6 +51,7 @@ bench_run read_bench_run(const std::filesystem::path& dir, double budget_s) {
   try {
     auto j = json::parse(sin);
     r.wall_s = j.at("wall_s").get<double>();
+    r.rounds_total = j.value("rounds", 0u);
     for (const auto& [tier, mb] : j.at("peak_memory_mb").items())
       r.peak_memory_mb[tier] = mb.get<double>();
   } catch (const json::exception& e) {
@@ -207,8 +208,12 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
     auto seeds = seeds_of(runs, g);
     if (seeds.empty())
       continue;
-    if (!g.empty())
+    if (!g.empty()) {
       md << "\n### " << g << "\n";
+      for (const auto& x : s.groups)
+        if (x.name == g && !x.about.empty())
+          md << "\n" << x.about << ".\n";
+    }
     md << "\nBudget " << fmt::format("{:g}", s.budget_s) << " s of clock time per run, seeds";
     for (auto seed : seeds)
       md << " " << seed;
@@ -316,12 +321,13 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
     for (const auto& t : tiers)
       h3.push_back("peak MB " + t);
     h3.push_back("wall s");
+    h3.push_back("wall ms per round");
     md << row(h3) << rule(h3.size());
     for (const auto& v : s.variants) {
       auto rs = runs_of(runs, g, v.name);
       if (rs.empty())
         continue;
-      std::vector<double> rounds, bytes, hits, on_time, worst, p10, wall;
+      std::vector<double> rounds, bytes, hits, on_time, worst, p10, wall, per_round;
       std::map<std::string, std::vector<double>> mem;
       for (const auto* r : rs) {
         rounds.push_back(r->curve.size());
@@ -338,6 +344,8 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
           if (auto it = r->peak_memory_mb.find(t); it != r->peak_memory_mb.end())
             mem[t].push_back(it->second);
         wall.push_back(r->wall_s);
+        if (r->rounds_total)
+          per_round.push_back(1e3 * r->wall_s / r->rounds_total);
       }
       auto pct = [&](const std::vector<double>& x) {
         return x.empty() ? std::string("n/a") : mean_sd(x, x.size(), 0) + " %";
@@ -348,6 +356,7 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
       for (const auto& t : tiers)
         cells.push_back(mean_sd(mem[t], rs.size(), 1));
       cells.push_back(mean_sd(wall, rs.size(), 0));
+      cells.push_back(mean_sd(per_round, rs.size(), 0));
       md << row(cells);
     }
   }
@@ -376,7 +385,7 @@ std::string bench_csv(const bench_suite& s, const std::vector<bench_run>& runs) 
   csv << ",score_at_budget,worst_client,p10_client,bytes_per_round,deadline_hit_rate,on_time_fraction";
   for (const auto& t : tiers)
     csv << ",peak_mb_" << t;
-  csv << ",wall_s,dir\n";
+  csv << ",wall_s,rounds_total,dir\n";
   auto num = [](double x, bool valid = true) { return valid ? fmt::format("{:.6g}", x) : std::string(); };
   for (const auto& r : runs) {
     auto targets = bench_targets(s, runs, r.group);
@@ -399,7 +408,7 @@ std::string bench_csv(const bench_suite& s, const std::vector<bench_run>& runs) 
       auto it = r.peak_memory_mb.find(t);
       csv << "," << num(it != r.peak_memory_mb.end() ? it->second : 0, it != r.peak_memory_mb.end());
     }
-    csv << "," << num(r.wall_s) << "," << r.dir.string() << "\n";
+    csv << "," << num(r.wall_s) << "," << r.rounds_total << "," << r.dir.string() << "\n";
   }
   return csv.str();
 }

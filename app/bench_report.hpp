@@ -28,6 +28,7 @@ struct bench_run {
   uint64_t participants = 0, on_time = 0;
   std::map<std::string, double> peak_memory_mb;  ///< by tier
   double wall_s = 0;
+  uint32_t rounds_total = 0;            ///< every record, the drain after the budget included
 };
 
 /// Reads dir/rounds.jsonl and dir/summary.json, keeping the records that

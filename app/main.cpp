@@ -46,10 +46,13 @@ int main(int argc, char** argv) {
   bench->add_option("--budget-s", bn.budget_s, "Clock seconds per run (default: the suite's budget_s)");
   bench->add_option("--variants", bn.variants, "Run only these variants, e.g. fedq,fedavg-lora")
     ->delimiter(',');
+  bench->add_option("--groups", bn.groups, "Run only these groups of the suite, e.g. alpha-0.1")
+    ->delimiter(',');
   bench->add_option("--set", bn.overrides,
                     "Override a config key in every run, after the suite's own set (repeatable)");
   bench->add_option("--data-dir", bn.data_dir, "The GLUE folder, passed to every run (sets data.dir)");
   bench->add_flag("--no-plots", [&bn](int64_t) { bn.plots = false; }, "Write no plots");
+  bench->add_flag("--dry-run", bn.dry_run, "Check every run's config and print the runs; run none");
 
   fedq::app::logits_args lg;
   auto* logits = app.add_subcommand(

@@ -88,7 +88,11 @@ TEST_CASE("an impossible tier is refused naming the tier") {
 }
 
 TEST_CASE("unknown modes and policies are refused with the accepted values") {
-  CHECK_THROWS_WITH(parse_config("", "t", {"round.mode=async"}), Catch::Contains("sync or deadline"));
+  CHECK_THROWS_WITH(parse_config("", "t", {"round.mode=fedbuff"}),
+                    Catch::Contains("sync, deadline, buffered (FedBuff) or async (FedAsync)"));
+  CHECK_THROWS_WITH(parse_config("", "t", {"round.mode=buffered", "aggregator.rule=flexlora"}),
+                    Catch::Contains("must be fedavg with round.mode = buffered"));
+  CHECK_THROWS_WITH(parse_config("", "t", {"round.buffer_size=0"}), Catch::Contains("at least 1"));
   CHECK_THROWS_WITH(parse_config("", "t", {"scheduler.policy=cvx"}),
                     Catch::Contains("fixed, deadline-aware, hetlora, fah, waterfill, online"));
   CHECK_THROWS_WITH(parse_config("", "t", {"data.task=sst2"}), Catch::Contains("data.dir"));
