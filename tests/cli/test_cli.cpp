@@ -519,6 +519,20 @@ TEST_CASE("a fedq run killed with SIGKILL at three different rounds resumes to t
   }
 }
 
+TEST_CASE("buffered (FedBuff) and async (FedAsync) runs killed with SIGKILL resume to the uninterrupted run's results") {
+  workspace ws("resume-continuous");
+  for (const char* mode : {"buffered", "async"}) {
+    DYNAMIC_SECTION(mode) {
+      auto run = resumable + " --set round.mode=" + mode + " --set scheduler.policy=fixed --set round.buffer_size=3";
+      auto whole = std::string("runs/whole-") + mode, killed = std::string("runs/killed-") + mode;
+      check_ok(ws.run(run + " --out " + whole));
+      run_and_kill(ws, run, killed, 4);
+      check_ok(ws.run(run + " --resume " + killed));
+      check_same_run(files_of(ws, whole), files_of(ws, killed));
+    }
+  }
+}
+
 TEST_CASE("a damaged last checkpoint is refused with its reason and the previous one is used") {
   workspace ws("resume-damaged");
   check_ok(ws.run(resumable + " --out runs/whole"));
