@@ -34,6 +34,27 @@ namespace {
 
 volatile std::sig_atomic_t interrupted = 0;
 void on_signal(int) { interrupted = 1; }
+void on_alarm(int) {}  // wakes waitpid for a progress line
+
+/// "R rounds, clock T of B s" from a running run's rounds.jsonl.
+std::string run_progress(const std::filesystem::path& dir, double budget_s) {
+  std::ifstream in(dir / "rounds.jsonl");
+  std::string line, last;
+  size_t n = 0;
+  while (std::getline(in, line))
+    if (!line.empty()) {
+      last = line;
+      ++n;
+    }
+  if (n == 0)
+    return "starting";
+  try {
+    return fmt::format("{} rounds, clock {:.0f} of {:g} s", n,
+                       nlohmann::json::parse(last).at("t_close").get<double>(), budget_s);
+  } catch (const nlohmann::json::exception&) {
+    return fmt::format("{} rounds", n);
+  }
+}
 
 struct planned_run {
   std::string group, variant;
@@ -291,6 +312,12 @@ int bench_command(const bench_args& args) {
   struct sigaction old_int {}, old_term {};
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
+  struct sigaction al {}, old_alarm {};
+  al.sa_handler = on_alarm;
+  sigemptyset(&al.sa_mask);
+  sigaction(SIGALRM, &al, &old_alarm);
+  const unsigned progress_every_s = 60;
+  double last_progress = 0;
 
   auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
@@ -330,11 +357,23 @@ int bench_command(const bench_args& args) {
     if (running.empty())
       break;
     int status = 0;
+    alarm(progress_every_s);
     pid_t pid = waitpid(-1, &status, 0);
+    alarm(0);
     if (pid < 0) {
-      if (errno == EINTR)
-        continue;
-      break;
+      if (errno != EINTR)
+        break;
+      if (!interrupted && elapsed() - last_progress >= progress_every_s - 1) {
+        last_progress = elapsed();
+        std::string line = "  running:";
+        for (const auto& [p, k] : running) {
+          const auto& rr = plan[todo[k].index];
+          line += fmt::format(" {}{} seed {} ({});", rr.group.empty() ? "" : rr.group + "/", rr.variant,
+                              rr.seed, run_progress(rr.dir, suite.budget_s));
+        }
+        std::cout << line << " elapsed " << duration(elapsed()) << std::endl;
+      }
+      continue;
     }
     auto it = running.find(pid);
     if (it == running.end())
@@ -368,6 +407,7 @@ int bench_command(const bench_args& args) {
   }
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
+  sigaction(SIGALRM, &old_alarm, nullptr);
   if (interrupted) {
     std::cout << "fedq bench: interrupted after " << skipped + done << " of " << plan.size()
               << " runs; run the same command again to go on (finished runs are kept, "
