@@ -57,8 +57,9 @@ std::string update_gate::check(uint32_t sender, const task_in_flight& task, cons
            " do not match the task (round " + n(task.round) + ", version " + n(task.base_version) + ")";
   if (u.rank > limits_.r_max)
     return "rank " + n(u.rank) + " is above r_max " + n(limits_.r_max);
-  if (u.rank != task.rank)
-    return "rank " + n(u.rank) + ", the task asked for rank " + n(task.rank);
+  if (u.rank == 0 || u.rank > task.rank)  // fewer is a client's own pruning (HetLoRA); more never
+    return "rank " + n(u.rank) + ", the task asked for rank " + n(task.rank) +
+           " (an update may come back with fewer components, never with more or none)";
   uint32_t shard = sender < shard_sizes_.size() ? shard_sizes_[sender] : 0;
   if (u.samples == 0 || u.samples > shard)
     return "it claims " + n(u.samples) + " training examples; the client holds " + n(shard);

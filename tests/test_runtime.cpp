@@ -460,3 +460,20 @@ TEST_CASE("the deadline hit rate counts what the plan expected on time; all_on_t
   CHECK(s.all_on_time_rate == Approx(0.25));
   CHECK(s.on_time_fraction == Approx(3.0 / 6.0));
 }
+
+TEST_CASE("hetlora: a client's self-pruned update (fewer components than asked) is used, and its rank stays pruned") {
+  auto r = run(two_fast_one_slow, {"round.mode=sync", "scheduler.policy=hetlora", "scheduler.local_steps=4",
+                                   "scheduler.prune_threshold=0.99", "run.rounds=4"});
+  check_nothing_lost(r);
+  CHECK(r.summary.invalid == 0);
+  CHECK(r.summary.on_time == 12);
+  REQUIRE(r.rec.rounds.size() == 4);
+  bool pruned = false;
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& first = r.rec.rounds.front().participants[i];
+    const auto& last = r.rec.rounds.back().participants[i];
+    CHECK(last.rank <= first.rank);
+    pruned |= last.rank < first.rank;
+  }
+  CHECK(pruned);
+}

@@ -101,6 +101,9 @@ TEST_CASE("the gate refuses each kind of bad update, with its reason") {
   auto other_rank = answer(compute::truncate(global, 6));
   other_rank.rank = 6;
   CHECK_THAT(check(other_rank), Catch::Contains("rank 6, the task asked for rank 4"));
+  auto pruned = answer(compute::truncate(global, 3));  // HetLoRA's self-pruning: fewer components
+  pruned.rank = 3;
+  CHECK(check(pruned).empty());
   auto pair_rank = answer(compute::truncate(global, 6));  // says 4, carries 6
   CHECK_THAT(check(pair_rank), Catch::Contains("has rank 6; the update says 4"));
 
