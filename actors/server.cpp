@@ -352,6 +352,7 @@ struct server_state {
       return;
     }
     observe(client, u, duration);
+    widen_pruned(u, task->rank);
     if (book.expects(client, round)) {
       book.arrived(u, t, bytes);
       if (book.complete())
@@ -393,6 +394,18 @@ struct server_state {
     last_tel[client] = u.tel;
   }
 
+  /// An update that came back with fewer components than its task asked
+  /// (HetLoRA's self-pruning) is aggregated as the client's adapter is: its
+  /// pruned components zero. Kept at its own rank, the aggregation would
+  /// leave those components at their last values in the global adapter,
+  /// which nobody trains again once every client has pruned them.
+  static void widen_pruned(client_update& u, uint32_t task_rank) {
+    if (u.rank >= task_rank)
+      return;
+    u.adapter = serialization::encode(compute::pad_to_rank(serialization::decode(u.adapter), task_rank));
+    u.rank = task_rank;
+  }
+
   /// buffered, async: an answer joins the open window (opened now if none
   /// is). buffered keeps a valid update for the window's aggregate; async
   /// mixes it into the global adapter at once.
@@ -429,6 +442,7 @@ struct server_state {
       return window_step();
     }
     observe(client, u, p.duration_s);
+    widen_pruned(u, task.rank);
     p.staleness = version - std::min(version, u.base_version);
     if (opts().mode == round_mode::buffered) {
       book.joined(std::move(p), true, u.tel);

@@ -52,6 +52,13 @@ adapter_payload truncate(const adapter_payload& p, uint32_t rank) {
   return out;
 }
 
+adapter_payload pad_to_rank(const adapter_payload& p, uint32_t rank) {
+  adapter_payload out{{}, p.dense};
+  for (const auto& l : p.lora)
+    out.lora.push_back(l.rank >= rank ? l : relayout(l, rank));
+  return out;
+}
+
 adapter_payload weighted_average(const adapter_payload& base, const std::vector<adapter_payload>& updates,
                                  const std::vector<double>& weights) {
   if (updates.empty() || updates.size() != weights.size())

@@ -13,6 +13,11 @@ using serialization::adapter_payload;
 /// below `rank` are kept whole).
 adapter_payload truncate(const adapter_payload& p, uint32_t rank);
 
+/// Pairs below `rank` get zero components up to it (pairs at or above it
+/// are kept whole): a self-pruned update as what it is, an adapter whose
+/// pruned components are zero.
+adapter_payload pad_to_rank(const adapter_payload& p, uint32_t rank);
+
 /// The round's aggregate, relative to the global `base` the clients started
 /// from: next = base + sum_k w_k (x_k - base), where a client contributes to
 /// a rank component j (row j of A, column j of B) only if its rank covers j,

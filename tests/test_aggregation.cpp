@@ -341,3 +341,18 @@ TEST_CASE("a FedBuff step adds each update's own change, weighted s(staleness) /
   req.bases.clear();
   CHECK_THROWS(actors::apply_buffer(o, none, req));
 }
+
+TEST_CASE("a pruned update padded to its task's rank has zero components past its own") {
+  auto pruned = one_pair(1, {3, 5}, {7, 9}, {2, 4});
+  auto p = compute::pad_to_rank(pruned, 2);
+  REQUIRE(p.lora[0].rank == 2);
+  CHECK(p.lora[0].a == std::vector<float>{3, 5, 0, 0});
+  CHECK(p.lora[0].b == std::vector<float>{7, 0, 9, 0});
+  CHECK(p.dense[0].values == std::vector<float>{2, 4});
+  // In a round's average the pruned component now counts as the zero it is.
+  auto base = one_pair(2, {1, 1, 1, 1}, {1, 1, 1, 1});
+  auto full = one_pair(2, {2, 2, 2, 2}, {2, 2, 2, 2});
+  auto avg = compute::weighted_average(base, {full, p}, {1, 1});
+  CHECK(avg.lora[0].a == std::vector<float>{2.5f, 3.5f, 1, 1});
+  CHECK(compute::pad_to_rank(full, 1).lora[0].rank == 2);  // never cut
+}
