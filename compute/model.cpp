@@ -267,14 +267,23 @@ adapter_payload to_payload(const backbone::impl& bb, const adapter_tensors& t) {
 token_batch make_batch(const std::vector<const data::example*>& items, const backbone::impl& bb) {
   const auto& o = bb.opts;
   auto n = static_cast<int64_t>(items.size());
-  auto ids = torch::full({n, int64_t(o.max_len)}, int64_t(bb.encoder.pad), torch::kInt64);
-  auto mask = torch::zeros({n, int64_t(o.max_len)}, torch::kBool);
+  std::vector<std::vector<int32_t>> tokens;
+  tokens.reserve(items.size());
+  size_t width = 1;
+  for (const auto* e : items) {
+    tokens.push_back(bb.encoder.encode(*e, o.max_len));
+    width = std::max(width, tokens.back().size());
+  }
+  // As wide as the batch's longest example: padding is trailing and attention
+  // causal, so a real token's hidden state does not depend on the width.
+  auto ids = torch::full({n, int64_t(width)}, int64_t(bb.encoder.pad), torch::kInt64);
+  auto mask = torch::zeros({n, int64_t(width)}, torch::kBool);
   std::vector<float> scores;
   std::vector<int64_t> labels;
   auto ids_a = ids.accessor<int64_t, 2>();
   auto mask_a = mask.accessor<bool, 2>();
   for (int64_t i = 0; i < n; ++i) {
-    auto toks = bb.encoder.encode(*items[size_t(i)], o.max_len);
+    const auto& toks = tokens[size_t(i)];
     for (size_t j = 0; j < toks.size(); ++j) {
       ids_a[i][int64_t(j)] = toks[j];
       mask_a[i][int64_t(j)] = true;

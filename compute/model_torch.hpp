@@ -29,7 +29,7 @@ llama_config model_config(const model_options& o);
 adapter_tensors to_tensors(const backbone::impl& bb, const adapter_payload& p, bool trainable);
 adapter_payload to_payload(const backbone::impl& bb, const adapter_tensors& t);
 
-/// Pads token lists into (batch, max_len) ids and a (batch, max_len) mask.
+/// Pads token lists into (batch, T) ids and a (batch, T) mask, T the longest list (at most max_len).
 struct token_batch {
   torch::Tensor ids;   // (B, T) int64
   torch::Tensor mask;  // (B, T) bool, true on real tokens

@@ -1,7 +1,9 @@
 #include "compute/model_torch.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <stdexcept>
 
@@ -141,23 +143,36 @@ eval_result evaluate(const backbone& bb_handle, const adapter_payload& adapter,
     eval_result r;
     if (items.empty())
       return r;
+    // Batched in order of length, so that each batch is only as wide as its
+    // longest example; predictions go back to the items' order.
+    std::vector<size_t> lengths(items.size()), order(items.size());
+    for (size_t i = 0; i < items.size(); ++i)
+      lengths[i] = bb.encoder.encode(items[i], bb.opts.max_len).size();
+    std::iota(order.begin(), order.end(), size_t(0));
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t x, size_t y) { return lengths[x] < lengths[y]; });
+    if (bb.opts.regression)
+      r.predictions.scores.resize(items.size());
+    else
+      r.predictions.labels.resize(items.size());
     double loss = 0;
     constexpr size_t chunk = 128;
-    for (size_t i = 0; i < items.size(); i += chunk) {
+    for (size_t i = 0; i < order.size(); i += chunk) {
       std::vector<const data::example*> part;
-      for (size_t j = i; j < std::min(items.size(), i + chunk); ++j)
-        part.push_back(&items[j]);
+      size_t end = std::min(order.size(), i + chunk);
+      for (size_t j = i; j < end; ++j)
+        part.push_back(&items[order[j]]);
       auto b = make_batch(part, bb);
       auto out = forward(bb, ad, b);
       loss += task_loss(bb.opts, out, b, /*sum=*/true).item<double>();
       if (bb.opts.regression) {
         auto v = out.squeeze(1).to(torch::kFloat64).contiguous();
-        r.predictions.scores.insert(r.predictions.scores.end(), v.data_ptr<double>(),
-                                    v.data_ptr<double>() + v.numel());
+        for (size_t j = i; j < end; ++j)
+          r.predictions.scores[order[j]] = v.data_ptr<double>()[j - i];
       } else {
         auto v = out.argmax(1).to(torch::kInt32).contiguous();
-        r.predictions.labels.insert(r.predictions.labels.end(), v.data_ptr<int32_t>(),
-                                    v.data_ptr<int32_t>() + v.numel());
+        for (size_t j = i; j < end; ++j)
+          r.predictions.labels[order[j]] = v.data_ptr<int32_t>()[j - i];
       }
     }
     r.loss = loss / items.size();
