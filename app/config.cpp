@@ -77,6 +77,8 @@ void fields(experiment_config& c, F&& f) {
   f("model.targets", c.model.targets);
   f("train.lr", c.train.lr);
   f("train.head_lr", c.train.head_lr);
+  f("train.optimizer", c.train.optimizer);
+  f("train.momentum", c.train.momentum);
   f("train.weight_decay", c.train.weight_decay);
   f("train.batch_size", c.train.batch_size);
   f("train.prox_mu", c.train.prox_mu);
@@ -285,6 +287,10 @@ void validate(const experiment_config& c) {
           "re-factors every round)");
   require(c.aggregator.weighting == "samples" || c.aggregator.weighting == "norm",
           "aggregator.weighting", c.aggregator.weighting, "must be samples or norm");
+  require(c.train.optimizer == "adamw" || c.train.optimizer == "sgd", "train.optimizer",
+          c.train.optimizer, "must be adamw or sgd");
+  require(c.train.momentum >= 0 && c.train.momentum < 1, "train.momentum", c.train.momentum,
+          "must lie in [0, 1)");
   require(c.train.lr > 0, "train.lr", c.train.lr, "must be > 0");
   require(c.train.head_lr >= 0, "train.head_lr", c.train.head_lr, "must be >= 0 (0: train.lr)");
   require(c.train.prox_mu >= 0, "train.prox_mu", c.train.prox_mu, "must be >= 0 (0: off)");

@@ -76,8 +76,13 @@ struct payload_size {
 payload_size adapter_size(const model_options& o);
 
 struct train_options {
+  /// The local optimizer, fresh every task: "adamw" or "sgd". Under label
+  /// skew Adam's normalized steps stay full size where a client's loss is
+  /// already near zero (for instance under logit adjustment); SGD's shrink.
+  std::string optimizer = "adamw";
   double lr = 5e-3;
   double head_lr = 0;          ///< the head's learning rate; 0: lr
+  double momentum = 0;         ///< sgd only
   double weight_decay = 0.0;
   uint32_t batch_size = 16;
   /// FedProx: the local loss adds prox_mu / 2 * ||w - w_start||^2 over the

@@ -74,13 +74,29 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
             lora_params.push_back(ad.lora.a[l][m]);
           lora_params.push_back(ad.lora.b[l][m]);
         }
-    auto group = [&](std::vector<torch::Tensor> ps, double lr) {
-      return torch::optim::OptimizerParamGroup(
-        std::move(ps), std::make_unique<torch::optim::AdamWOptions>(
-                         torch::optim::AdamWOptions(lr).weight_decay(t.weight_decay)));
-    };
-    torch::optim::AdamW opt({group(lora_params, t.lr), group(head_params, t.head_lr > 0 ? t.head_lr : t.lr)},
-                            torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
+    double head_lr = t.head_lr > 0 ? t.head_lr : t.lr;
+    std::unique_ptr<torch::optim::Optimizer> opt;
+    if (t.optimizer == "sgd") {
+      auto group = [&](std::vector<torch::Tensor> ps, double lr) {
+        return torch::optim::OptimizerParamGroup(
+          std::move(ps), std::make_unique<torch::optim::SGDOptions>(
+                           torch::optim::SGDOptions(lr).momentum(t.momentum).weight_decay(t.weight_decay)));
+      };
+      opt = std::make_unique<torch::optim::SGD>(
+        std::vector<torch::optim::OptimizerParamGroup>{group(lora_params, t.lr), group(head_params, head_lr)},
+        torch::optim::SGDOptions(t.lr));
+    } else if (t.optimizer == "adamw") {
+      auto group = [&](std::vector<torch::Tensor> ps, double lr) {
+        return torch::optim::OptimizerParamGroup(
+          std::move(ps), std::make_unique<torch::optim::AdamWOptions>(
+                           torch::optim::AdamWOptions(lr).weight_decay(t.weight_decay)));
+      };
+      opt = std::make_unique<torch::optim::AdamW>(
+        std::vector<torch::optim::OptimizerParamGroup>{group(lora_params, t.lr), group(head_params, head_lr)},
+        torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
+    } else {
+      throw std::invalid_argument("unknown optimizer '" + t.optimizer + "' (known: adamw, sgd)");
+    }
     std::vector<torch::Tensor> trained = lora_params, anchor;  // FedProx: the start of every trained tensor
     trained.insert(trained.end(), head_params.begin(), head_params.end());
     if (t.prox_mu > 0)
@@ -113,7 +129,7 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
     r.loss_before = batch_loss(bb, ad, probe);
     for (uint32_t s = 0; s < steps; ++s) {
       auto b = s == 0 ? probe : draw();
-      opt.zero_grad();
+      opt->zero_grad();
       auto out = forward(bb, ad, b);
       if (log_prior.defined())
         out = out + t.logit_adjust * log_prior;
@@ -123,7 +139,7 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
       if (t.prune_penalty > 0)
         loss = loss + t.prune_penalty * tail_norm2(ad, t.prune_keep);
       loss.backward();
-      opt.step();
+      opt->step();
       r.tokens += static_cast<uint64_t>(b.mask.sum().item<int64_t>());
     }
     r.loss_after = batch_loss(bb, ad, probe);

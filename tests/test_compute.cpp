@@ -193,3 +193,33 @@ TEST_CASE("the logit-adjusted loss pulls the head less towards a client's only c
   auto adjusted = compute::train_local(*bb, start, one_class, t, 20, 1);
   CHECK(bias_gap(adjusted) < bias_gap(plain));  // AdamW normalizes step sizes: the effect is modest here
 }
+
+TEST_CASE("under logit adjustment SGD leaves a one-class client's head nearly still, AdamW does not") {
+  auto o = tiny();
+  auto bb = compute::backbone::create(o);
+  std::vector<data::example> one_class;
+  for (const auto& e : data::make_synthetic(400, 5).items)
+    if (e.label == 2)
+      one_class.push_back(e);
+  REQUIRE(one_class.size() > 20);
+  auto start = compute::init_adapter(o, 3);
+  auto head_moved = [&](const std::string& optimizer, double logit_adjust) {
+    compute::train_options t;
+    t.optimizer = optimizer;
+    t.lr = 1e-2;
+    t.logit_adjust = logit_adjust;
+    auto r = compute::train_local(*bb, start, one_class, t, 20, 1);
+    return distance(part_of(r.adapter, true), part_of(start, true));
+  };
+  // The adjusted loss of a client holding one class is near zero from the
+  // start; SGD's steps shrink with it, Adam's normalized steps do not.
+  CHECK(head_moved("sgd", 1.0) < 0.2 * head_moved("sgd", 0.0));
+  CHECK(head_moved("adamw", 1.0) > 0.5 * head_moved("adamw", 0.0));
+}
+
+TEST_CASE("an unknown local optimizer is refused by name") {
+  training_setup s;
+  compute::train_options t;
+  t.optimizer = "lbfgs";
+  CHECK_THROWS_WITH(s.train(t, 1), Catch::Contains("unknown optimizer 'lbfgs'"));
+}
