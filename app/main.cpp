@@ -7,8 +7,10 @@
 #include "app/pretrain_command.hpp"
 #include "app/profile_command.hpp"
 #include "app/run_command.hpp"
+#include "compute/blas_core.hpp"
 
 int main(int argc, char** argv) {
+  fedq::compute::restart_with_fast_blas(argv);
   CLI::App app{"fedq: federated fine-tuning of LoRA adapters on a frozen backbone, with "
                "per-client ranks, round deadlines and staleness-weighted late updates"};
   app.require_subcommand(1);

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "compute/blas_core.hpp"
 #include "compute/quant.hpp"
 
 using namespace fedq::compute;
@@ -34,6 +35,7 @@ double median_s(int reps, F&& f) {
 } // namespace
 
 int main(int argc, char** argv) {
+  fedq::compute::restart_with_fast_blas(argv);
   CLI::App app{"Dequantization throughput vs a memory copy of the same bytes"};
   std::vector<int64_t> sizes{1024, 2048, 4096};
   int reps = 15;

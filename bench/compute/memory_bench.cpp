@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "compute/blas_core.hpp"
 #include "compute/aggregation.hpp"
 #include "compute/memory_probe.hpp"
 #include "compute/model.hpp"
@@ -71,6 +72,7 @@ int child(const std::string& bits, uint32_t d, uint32_t layers, uint32_t rank, u
 } // namespace
 
 int main(int argc, char** argv) {
+  fedq::compute::restart_with_fast_blas(argv);
   CLI::App app{"Peak memory of a training step per backbone format, ratios to fp32"};
   uint32_t d = 512, layers = 4, rank = 16, batch = 8;
   std::string only;

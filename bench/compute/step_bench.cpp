@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "compute/blas_core.hpp"
 #include "compute/aggregation.hpp"
 #include "compute/model.hpp"
 #include "data/synthetic_task.hpp"
@@ -28,6 +29,7 @@ double median(std::vector<double> v) {
 } // namespace
 
 int main(int argc, char** argv) {
+  fedq::compute::restart_with_fast_blas(argv);
   CLI::App app{"A LoRA training step in fedq vs PyTorch Python, same model and threads"};
   uint32_t d = 64, layers = 2, heads = 4, kv = 2, ffn = 128, batch = 16, tokens = 64, rank = 8, r_max = 16;
   uint32_t steps = 10, repeats = 5;
