@@ -19,7 +19,14 @@ late_result merge_late(const compute::staleness_options& o, const late_request& 
   }
   auto global = serialization::decode(req.global);
   auto update = serialization::decode(req.update.adapter);
-  if (rule == aggregation_rule::flexlora)
+  if (req.delta) {
+    if (rule != aggregation_rule::fedavg)
+      throw std::invalid_argument("a late change needs the fedavg rule");
+    if (!(req.share > 0 && req.share <= 1))
+      throw std::invalid_argument("a late change's data share must lie in (0, 1]");
+    d.weight = compute::staleness_scale(o, r.staleness) * req.share;
+    compute::buffered_step(global, {update}, {serialization::decode(req.base)}, {d.weight});
+  } else if (rule == aggregation_rule::flexlora)
     compute::flexlora_mix(global, update, d.weight);
   else
     compute::mix(global, update, d.weight);

@@ -81,6 +81,11 @@ struct late_request {
   uint64_t version = 0;       ///< current global version
   blob global;
   client_update update;
+  /// false: FedAsync, global <- (1 - w) global + w update, w = alpha s(tau).
+  /// true: global <- global + w (update - base), w = s(tau) * share.
+  bool delta = false;
+  blob base;                  ///< delta: the adapter the client was sent
+  double share = 0;           ///< delta: its samples over the on-time samples of its round plus its own
 };
 
 struct late_result {
@@ -188,7 +193,8 @@ typename Inspector::result_type inspect(Inspector& f, buffer_request& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, late_request& x) {
-  return f(caf::meta::type_name("late_request"), x.version, x.global, x.update);
+  return f(caf::meta::type_name("late_request"), x.version, x.global, x.update, x.delta, x.base,
+           x.share);
 }
 
 template <class Inspector>

@@ -361,6 +361,11 @@ struct server_state {
     }
     waiting = true;
     late_request req{version, global, std::move(u)};
+    if (opts().late_delta) {
+      req.delta = true;
+      req.base = std::move(base);
+      req.share = late_share(client, round);
+    }
     self->request(s->aggregator, caf::infinite, late_atom::value, std::move(req))
       .then(
         [this, client, round, t, bytes](late_result& r) {
@@ -373,6 +378,18 @@ struct server_state {
           pump();
         },
         [this](caf::error& e) { fail("aggregator: " + self->system().render(e)); });
+  }
+
+  /// A late update's data share had it arrived on time: its client's
+  /// samples over those of its round's on-time participants plus its own.
+  double late_share(uint32_t client, uint32_t round) const {
+    double own = opts().clients.at(client).samples, on_time = 0;
+    for (const auto& r : records)
+      if (r.round == round)
+        for (const auto& p : r.participants)
+          if (p.on_time)
+            on_time += opts().clients.at(p.client).samples;
+    return own > 0 ? own / (own + on_time) : 0.0;
   }
 
   /// What the scheduler learns from a valid update: its telemetry, completed

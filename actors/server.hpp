@@ -56,6 +56,10 @@ struct server_options {
   uint32_t r_min = 1;
   bool local_validation = false;   ///< clients measure F and F^ after training (fah, waterfill)
   double max_update_norm = 0;      ///< > 0: refuse updates above this L2 norm (update_gate)
+  /// deadline, sync: how a late update is merged. false: FedAsync's mix of
+  /// the whole adapter; true: its change from the adapter it was sent, at
+  /// the data share it would have had on time (async mode always mixes).
+  bool late_delta = false;
   scheduling::cost_options cost;
   std::vector<scheduling::tier_profile> tiers;
   std::vector<client_info> clients;

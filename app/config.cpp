@@ -58,6 +58,7 @@ void fields(experiment_config& c, F&& f) {
   f("aggregator.max_update_norm", c.aggregator.max_update_norm);
   f("aggregator.weighting", c.aggregator.weighting);
   f("aggregator.rule", c.aggregator.rule);
+  f("aggregator.late", c.aggregator.late);
   f("aggregator.server_opt", c.aggregator.server_opt.kind);
   f("aggregator.server_lr", c.aggregator.server_opt.lr);
   f("aggregator.server_beta1", c.aggregator.server_opt.beta1);
@@ -281,6 +282,10 @@ void validate(const experiment_config& c) {
           c.aggregator.max_update_norm, "must be >= 0 (0: off)");
   require(c.aggregator.rule == "fedavg" || c.aggregator.rule == "flexlora", "aggregator.rule",
           c.aggregator.rule, "must be fedavg or flexlora");
+  require(c.aggregator.late == "mix" || c.aggregator.late == "delta", "aggregator.late",
+          c.aggregator.late, "must be mix or delta");
+  require(c.aggregator.late == "mix" || c.aggregator.rule == "fedavg", "aggregator.late",
+          c.aggregator.late, "needs aggregator.rule = fedavg (a late change is added factor by factor)");
   require(c.aggregator.rule == "fedavg" || c.aggregator.server_opt.kind == "none",
           "aggregator.server_opt", c.aggregator.server_opt.kind,
           "needs aggregator.rule = fedavg (a server optimizer steps factor by factor; flexlora "

@@ -43,6 +43,7 @@ struct experiment_config {
     double max_update_norm = 0;         ///< > 0: refuse updates above this L2 norm
     std::string weighting = "samples";  ///< samples | norm (HetLoRA: ||B A||_F)
     std::string rule = "fedavg";        ///< fedavg | flexlora (product space, SVD)
+    std::string late = "mix";           ///< deadline rounds: mix (FedAsync) | delta (the late change, by data share)
     compute::server_opt_options server_opt;
   } aggregator;
   compute::model_options model;

@@ -89,6 +89,7 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   o.r_max = c.scheduler.r_max;
   o.r_min = c.scheduler.r_min;
   o.max_update_norm = c.aggregator.max_update_norm;
+  o.late_delta = c.aggregator.late == "delta";
   o.seed = c.seed;
   o.tokens_per_step = s.train.batch_size * s.model.max_len;
   o.payload = compute::adapter_size(s.model);

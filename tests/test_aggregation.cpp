@@ -156,6 +156,27 @@ TEST_CASE("the aggregator's late merge uses the version gap as staleness") {
   CHECK_THAT(rejected.reason, Catch::Contains("exceeds"));
 }
 
+TEST_CASE("a late change is added from the adapter it was sent, at its staleness and data share") {
+  compute::staleness_options o;  // polynomial, a 0.5; alpha plays no part
+  actors::late_request req;
+  req.version = 7;
+  req.global = serialization::encode(one_pair(1, {5, 5}, {5, 5}, {5, 5}));
+  req.update.base_version = 4;  // staleness 3: s = 0.5
+  req.update.adapter = serialization::encode(one_pair(1, {3, 3}, {3, 3}, {3, 3}));
+  req.delta = true;
+  req.base = serialization::encode(one_pair(1, {1, 1}, {1, 1}, {1, 1}));  // its change: +2
+  req.share = 0.25;
+  auto r = actors::merge_late(o, req);
+  REQUIRE(r.merged);
+  CHECK(r.weight == Approx(0.125));
+  auto g = serialization::decode(r.global);
+  CHECK(g.lora[0].a[0] == Approx(5.25));   // 5 + 0.125 * 2, not a pull towards 3
+  CHECK(g.lora[0].b[1] == Approx(5.25));
+  CHECK(g.dense[0].values[0] == Approx(5.25));
+  req.share = 0;
+  CHECK_THROWS_WITH(actors::merge_late(o, req), Catch::Contains("data share"));
+}
+
 TEST_CASE("the LoRA norm is ||B A||_F without forming B A, over all or the tail components") {
   // A (2, 2) = [1 0; 0 2], B (2, 2) = I: B A = [1 0; 0 2], ||B A|| = sqrt(5).
   auto p = one_pair(2, {1, 0, 0, 2}, {1, 0, 0, 1});

@@ -64,6 +64,15 @@ TEST_CASE("settings that would make a run meaningless are refused: no eval set, 
                     Catch::Contains("model.lora_alpha"));
 }
 
+TEST_CASE("the late rule is mix or delta, and delta needs the fedavg rule") {
+  CHECK(parse_config("", "exp.toml", {}).aggregator.late == "mix");
+  CHECK(parse_config("", "exp.toml", {"aggregator.late=delta"}).aggregator.late == "delta");
+  CHECK_THROWS_WITH(parse_config("", "exp.toml", {"aggregator.late=add"}),
+                    Catch::Contains("aggregator.late = add: must be mix or delta"));
+  CHECK_THROWS_WITH(parse_config("", "exp.toml", {"aggregator.late=delta", "aggregator.rule=flexlora"}),
+                    Catch::Contains("needs aggregator.rule = fedavg"));
+}
+
 TEST_CASE("flexlora with a server optimizer is refused, saying why") {
   CHECK_THROWS_WITH(parse_config("[aggregator]\nrule = \"flexlora\"\nserver_opt = \"avgm\"\n", "exp.toml", {}),
                     Catch::Contains("aggregator.server_opt = avgm") && Catch::Contains("aggregator.rule = fedavg"));

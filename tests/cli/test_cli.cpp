@@ -151,7 +151,7 @@ const std::vector<readme_command>& README_COMMANDS() {
        CHECK(r.out.find("held-out loss") != std::string::npos);
      }},
     {"build/fedq run configs/sst2-pretrained.toml", slice + " --set run.rounds=1 --set data.min_samples=2",
-     [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-small"); },
+     [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-reviews"); },
      [](const workspace& ws, const result& r) {
        check_ok(r);
        check_run_folder(ws, output_dir(r), 1, 2);
@@ -224,7 +224,7 @@ const std::vector<readme_command>& README_COMMANDS() {
        }
      }},
     {"build/fedq run configs/sst2-pretrained.toml --set data.partition=iid --set run.rounds=20",
-     slice + " --set run.rounds=1", [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-small"); },
+     slice + " --set run.rounds=1", [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-reviews"); },
      [](const workspace& ws, const result& r) {
        check_ok(r);
        check_run_folder(ws, output_dir(r), 1, 2);
@@ -248,10 +248,10 @@ const std::vector<readme_command>& README_COMMANDS() {
        CHECK(lines_of(read_text(ws / "cost.csv")).size() == 1 + 3 * 2);  // 3 ranks x 2 thread counts
      }},
     {"build/fedq profile configs/sst2-pretrained.toml --threads 1,2 --bits fp32,nf4 --steps 10 --repeats 3",
-     "--ranks 2,16", [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-small"); },
+     "--ranks 2,16", [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-reviews"); },
      [](const workspace&, const result& r) {
        check_ok(r);
-       CHECK(r.out.find("model models/pretrain-small") != std::string::npos);
+       CHECK(r.out.find("model models/pretrain-reviews") != std::string::npos);
        CHECK(r.out.find("nf4_factor = ") != std::string::npos);
      }},
     {"build/bench/bench_dequant", "--sizes 64 --reps 1", nothing,
