@@ -576,20 +576,22 @@ struct server_state {
     rec.fairness = ev.fairness;
     rec.version = version;
     rec.wall_s = wall();
-    if (s->observer)
-      s->observer->on_round(rec);
     bool reached = rec.score >= opts().target;
     records.push_back(std::move(rec));
     bool out_of_time = opts().max_clock_s > 0 && records.back().t_close >= opts().max_clock_s;
     if (records.size() >= opts().rounds || (opts().stop_at_target && reached) || out_of_time)
       finishing = true;
+    // The checkpoint first: once rounds.jsonl shows a round, a resume can
+    // go on from it (a resume rewrites rounds.jsonl from the checkpoint).
     if (!s->checkpoint_dir.empty()) {
       try {
         write_checkpoint(s->checkpoint_dir, checkpoint());
       } catch (const std::exception& e) {
-        fail(std::string("checkpoint: ") + e.what());
+        return fail(std::string("checkpoint: ") + e.what());
       }
     }
+    if (s->observer)
+      s->observer->on_round(records.back());
   }
 
   /// Everything needed to go on from here after a crash. Answers that came

@@ -362,10 +362,10 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
   }
   md << "\nVariants:\n\n";
   for (const auto& v : s.variants) {
-    md << "- `" << v.name << "`" << (v.about.empty() ? "" : ": " + v.about) << " (";
+    md << "- `" << v.name << "`" << (v.about.empty() ? "" : ": " + v.about);
     for (size_t i = 0; i < v.set.size(); ++i)
-      md << (i ? ", " : "") << "`" << v.set[i] << "`";
-    md << ")\n";
+      md << (i ? ", " : " (") << "`" << v.set[i] << "`";
+    md << (v.set.empty() ? " (the suite's config as it is)" : ")") << "\n";
   }
   return md.str();
 }
