@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -45,8 +46,13 @@ void executor::submit(uint32_t budget, std::function<void()> job) {
     arena = slot.get();
     ++impl_->running;
   }
-  arena->enqueue([this, job = std::move(job)] {
-    job(); // jobs catch their own errors: see client.cpp
+  auto held = std::make_shared<std::function<void()>>(std::move(job));
+  arena->enqueue([this, held] {
+    (*held)(); // jobs catch their own errors: see client.cpp
+    // What the job holds (actor handles among it) goes before the
+    // destructor can return: the last reference to an actor must not be
+    // dropped after its actor system is gone.
+    *held = nullptr;
     std::lock_guard<std::mutex> lock(impl_->mtx);
     if (--impl_->running == 0)
       impl_->idle.notify_all();

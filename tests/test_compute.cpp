@@ -1,7 +1,12 @@
 #include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "compute/aggregation.hpp"
+#include "compute/executor.hpp"
 #include "compute/model.hpp"
 #include "data/metrics.hpp"
 #include "data/synthetic_task.hpp"
@@ -222,4 +227,26 @@ TEST_CASE("an unknown local optimizer is refused by name") {
   compute::train_options t;
   t.optimizer = "lbfgs";
   CHECK_THROWS_WITH(s.train(t, 1), Catch::Contains("unknown optimizer 'lbfgs'"));
+}
+
+TEST_CASE("the executor's destructor returns only after every job and what it holds are gone") {
+  // A job's captures (the runtime's hold actor handles) must not outlive the
+  // executor's destructor: the actor system is destroyed right after it.
+  auto released = std::make_shared<std::atomic<int>>(0);
+  struct probe {
+    std::shared_ptr<std::atomic<int>> flag;
+    explicit probe(std::shared_ptr<std::atomic<int>> f) : flag(std::move(f)) {}
+    ~probe() {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      flag->fetch_add(1);
+    }
+  };
+  {
+    compute::executor exec(2);
+    for (int k = 0; k < 3; ++k) {
+      auto p = std::make_shared<probe>(released);
+      exec.submit(1, [p] {});
+    }
+  }
+  CHECK(released->load() == 3);
 }
