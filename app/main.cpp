@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
              "same clock budget, side by side; write runs.csv, table.md and plots (python3-matplotlib) "
              "under --out and print the table. Run it again after an interruption: finished runs are "
              "kept, interrupted ones resume from their checkpoints");
-  bench->add_option("suite", bn.suite, "A suite name in configs/bench/ (quickstart, sst2-tiers, tasks, scale) or a suite file")
+  bench->add_option("suite", bn.suite, "A suite name in configs/bench/ (quickstart, sst2-tiers, sst2-skew, tasks, scale) or a suite file")
     ->required();
   bench->add_option("--seeds", bn.seeds, "Seeds to run, e.g. 1,2,3 (default: the suite's)")->delimiter(',');
   bench->add_option("--jobs", bn.jobs,
