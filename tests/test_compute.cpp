@@ -178,14 +178,20 @@ TEST_CASE("a separate head learning rate moves the head faster and the adapter a
   CHECK(moved(fast, false) < 3 * moved(same, false));
 }
 
-TEST_CASE("the logit-adjusted loss pulls the head less towards a client's only class") {
-  auto o = tiny();
-  auto bb = compute::backbone::create(o);
+/// A shard of the synthetic task's class 2 only: a client under extreme label skew.
+std::vector<data::example> one_class_shard() {
   std::vector<data::example> one_class;
   for (const auto& e : data::make_synthetic(400, 5).items)
     if (e.label == 2)
       one_class.push_back(e);
   REQUIRE(one_class.size() > 20);
+  return one_class;
+}
+
+TEST_CASE("the logit-adjusted loss pulls the head less towards a client's only class") {
+  auto o = tiny();
+  auto bb = compute::backbone::create(o);
+  auto one_class = one_class_shard();
   auto start = compute::init_adapter(o, 3);
   compute::train_options t;
   t.lr = 1e-2;
@@ -202,11 +208,7 @@ TEST_CASE("the logit-adjusted loss pulls the head less towards a client's only c
 TEST_CASE("under logit adjustment SGD leaves a one-class client's head nearly still, AdamW does not") {
   auto o = tiny();
   auto bb = compute::backbone::create(o);
-  std::vector<data::example> one_class;
-  for (const auto& e : data::make_synthetic(400, 5).items)
-    if (e.label == 2)
-      one_class.push_back(e);
-  REQUIRE(one_class.size() > 20);
+  auto one_class = one_class_shard();
   auto start = compute::init_adapter(o, 3);
   auto head_moved = [&](const std::string& optimizer, double logit_adjust) {
     compute::train_options t;
