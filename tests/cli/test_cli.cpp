@@ -111,6 +111,12 @@ const std::vector<readme_command>& README_COMMANDS() {
        CHECK(lines_of(read_text(ws / "results/quickstart/runs.csv")).size() == 4);
        CHECK(fs::exists(ws / "results/quickstart/table.md"));
      }},
+    {"build/fedq bench sst2-skew --seeds 1,2 --jobs 2", "--dry-run " + slice,
+     [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-reviews"); },
+     [](const workspace&, const result& r) {
+       check_ok(r);
+       CHECK_THAT(r.out, Catch::Contains("every run's config is valid; 48 to run"));
+     }},
     {"bench/fuzz/run 600", "", nothing, {}, "scripts/test runs it, 20 s per target"},
     {"build/fedq run configs/quickstart.toml", "--set run.rounds=2", nothing,
      [](const workspace& ws, const result& r) {
