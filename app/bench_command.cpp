@@ -61,6 +61,7 @@ struct planned_run {
   uint32_t seed = 0;
   std::filesystem::path dir;
   std::vector<std::string> sets;  ///< every --set but the thread count: the run's identity
+  experiment_config config;       ///< what those settings make of the suite's config file today
   std::string identity() const {
     nlohmann::json j = sets;
     return j.dump();
@@ -90,7 +91,9 @@ std::string duration(double s) {
 
 /// What an earlier invocation left in the run's folder: nothing; a finished
 /// run; one to resume from its checkpoint; one that never checkpointed a
-/// round (started again); one made with other settings (started again).
+/// round (started again); one made with other settings, or with the same
+/// settings on another effective config (its config file changed, or an
+/// older fedq without a key): started again.
 enum class found { nothing, finished, resumable, unstarted, other_settings };
 
 found inspect_run(const planned_run& r, uint32_t& threads) {
@@ -105,6 +108,14 @@ found inspect_run(const planned_run& r, uint32_t& threads) {
     threads = j.at("threads").get<uint32_t>();
   } catch (const nlohmann::json::exception&) {
     return found::other_settings;
+  }
+  if (std::ifstream in{r.dir / "config.toml"}) { // the effective config the run wrote
+    std::stringstream text;
+    text << in.rdbuf();
+    auto today = r.config;
+    today.run.compute_threads = threads;
+    if (text.str() != to_toml(today))
+      return found::other_settings;
   }
   if (j.value("finished", false))
     return found::finished;
@@ -233,10 +244,10 @@ int bench_command(const bench_args& args) {
 
   // Every run's config is checked before any starts: a bad key in a suite
   // fails now, not hours in; a missing backbone says how to make it.
-  for (const auto& r : plan) {
+  for (auto& r : plan) {
     try {
-      auto cfg = load_config(suite.config.string(), r.sets);
-      const auto& ck = cfg.model.checkpoint;
+      r.config = load_config(suite.config.string(), r.sets);
+      const auto& ck = r.config.model.checkpoint;
       if (!ck.empty() && !std::filesystem::exists(std::filesystem::path(ck) / "config.json")) {
         auto name = std::filesystem::path(ck).filename().string();
         std::string how = std::filesystem::exists("configs/" + name + ".toml")
@@ -277,7 +288,8 @@ int bench_command(const bench_args& args) {
       continue;
     }
     if (state == found::other_settings)
-      std::cout << "  " << r.dir.string() << ": left by a run with other settings; starting it again\n";
+      std::cout << "  " << r.dir.string()
+                << ": left by a run with other settings or another effective config; starting it again\n";
     if (state != found::resumable && !args.dry_run) {
       std::filesystem::remove_all(r.dir);
       t = threads;

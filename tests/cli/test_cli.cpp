@@ -567,6 +567,27 @@ TEST_CASE("a damaged last checkpoint is refused with its reason and the previous
   CHECK_THAT(other.err, Catch::Contains("made with another config"));
 }
 
+TEST_CASE("fedq bench starts again a run whose effective config is not today's") {
+  workspace ws("bench-stale");
+  const std::string bench = "build/fedq bench quickstart --seeds 1 --budget-s 10 "
+                            "--variants fedavg-lora,fedq --jobs 1 --no-plots --out results/q";
+  check_ok(ws.run(bench));
+  // What an older fedq left: the same settings, its config without a key added since.
+  const std::string old_run = "results/q/runs/fedavg-lora/seed-1/config.toml";
+  auto text = read_text(ws / old_run);
+  auto at = text.find("late = 'mix'\n");
+  REQUIRE(at != std::string::npos);
+  ws.write(old_run, text.erase(at, std::string("late = 'mix'\n").size()));
+  auto again = ws.run(bench);
+  check_ok(again);
+  CHECK_THAT(again.out, Catch::Contains("results/q/runs/fedavg-lora/seed-1: left by a run with other "
+                                        "settings or another effective config") &&
+                          Catch::Contains("1 of 2 runs finished in an earlier invocation") &&
+                          Catch::Contains("start fedavg-lora"));
+  CHECK(again.out.find("start fedq") == std::string::npos);
+  CHECK(read_text(ws / old_run).find("late = 'mix'") != std::string::npos);
+}
+
 TEST_CASE("fedq bench interrupted with SIGINT and started again finishes without redoing finished runs") {
   workspace ws("bench-interrupted");
   const std::string bench = "build/fedq bench quickstart --seeds 1 --budget-s 20 "
