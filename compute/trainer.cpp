@@ -21,6 +21,22 @@ auto guarded(const char* what, F&& f) {
   }
 }
 
+/// An optimizer over two parameter groups, the adapter's at `lr` and the
+/// head's at `head_lr`, both with `o`'s other options.
+template <class Optimizer, class Options>
+std::unique_ptr<torch::optim::Optimizer> two_groups(std::vector<torch::Tensor> lora,
+                                                    std::vector<torch::Tensor> head, const Options& o,
+                                                    double lr, double head_lr) {
+  auto group = [&](std::vector<torch::Tensor> ps, double group_lr) {
+    auto go = std::make_unique<Options>(o);
+    go->lr(group_lr);
+    return torch::optim::OptimizerParamGroup(std::move(ps), std::move(go));
+  };
+  return std::make_unique<Optimizer>(
+    std::vector<torch::optim::OptimizerParamGroup>{group(std::move(lora), lr), group(std::move(head), head_lr)},
+    o);
+}
+
 double batch_loss(const backbone::impl& bb, const adapter_tensors& ad, const token_batch& b) {
   torch::NoGradGuard no_grad;
   return task_loss(bb.opts, forward(bb, ad, b), b).item<double>();
@@ -76,27 +92,16 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
         }
     double head_lr = t.head_lr > 0 ? t.head_lr : t.lr;
     std::unique_ptr<torch::optim::Optimizer> opt;
-    if (t.optimizer == "sgd") {
-      auto group = [&](std::vector<torch::Tensor> ps, double lr) {
-        return torch::optim::OptimizerParamGroup(
-          std::move(ps), std::make_unique<torch::optim::SGDOptions>(
-                           torch::optim::SGDOptions(lr).momentum(t.momentum).weight_decay(t.weight_decay)));
-      };
-      opt = std::make_unique<torch::optim::SGD>(
-        std::vector<torch::optim::OptimizerParamGroup>{group(lora_params, t.lr), group(head_params, head_lr)},
-        torch::optim::SGDOptions(t.lr));
-    } else if (t.optimizer == "adamw") {
-      auto group = [&](std::vector<torch::Tensor> ps, double lr) {
-        return torch::optim::OptimizerParamGroup(
-          std::move(ps), std::make_unique<torch::optim::AdamWOptions>(
-                           torch::optim::AdamWOptions(lr).weight_decay(t.weight_decay)));
-      };
-      opt = std::make_unique<torch::optim::AdamW>(
-        std::vector<torch::optim::OptimizerParamGroup>{group(lora_params, t.lr), group(head_params, head_lr)},
-        torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
-    } else {
+    if (t.optimizer == "sgd")
+      opt = two_groups<torch::optim::SGD>(
+        lora_params, head_params,
+        torch::optim::SGDOptions(t.lr).momentum(t.momentum).weight_decay(t.weight_decay), t.lr, head_lr);
+    else if (t.optimizer == "adamw")
+      opt = two_groups<torch::optim::AdamW>(lora_params, head_params,
+                                            torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay),
+                                            t.lr, head_lr);
+    else
       throw std::invalid_argument("unknown optimizer '" + t.optimizer + "' (known: adamw, sgd)");
-    }
     std::vector<torch::Tensor> trained = lora_params, anchor;  // FedProx: the start of every trained tensor
     trained.insert(trained.end(), head_params.begin(), head_params.end());
     if (t.prox_mu > 0)
