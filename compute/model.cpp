@@ -264,16 +264,25 @@ adapter_payload to_payload(const backbone::impl& bb, const adapter_tensors& t) {
   return p;
 }
 
+std::vector<int32_t> encode(const data::example& e, const backbone::impl& bb) {
+  return bb.encoder.encode(e, bb.opts.max_len);
+}
+
 token_batch make_batch(const std::vector<const data::example*>& items, const backbone::impl& bb) {
-  const auto& o = bb.opts;
-  auto n = static_cast<int64_t>(items.size());
   std::vector<std::vector<int32_t>> tokens;
   tokens.reserve(items.size());
+  for (const auto* e : items)
+    tokens.push_back(encode(*e, bb));
+  return make_batch(items, tokens, bb);
+}
+
+token_batch make_batch(const std::vector<const data::example*>& items,
+                       const std::vector<std::vector<int32_t>>& tokens, const backbone::impl& bb) {
+  const auto& o = bb.opts;
+  auto n = static_cast<int64_t>(items.size());
   size_t width = 1;
-  for (const auto* e : items) {
-    tokens.push_back(bb.encoder.encode(*e, o.max_len));
-    width = std::max(width, tokens.back().size());
-  }
+  for (const auto& t : tokens)
+    width = std::max(width, t.size());
   // As wide as the batch's longest example: padding is trailing and attention
   // causal, so a real token's hidden state does not depend on the width.
   auto ids = torch::full({n, int64_t(width)}, int64_t(bb.encoder.pad), torch::kInt64);

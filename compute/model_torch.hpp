@@ -36,6 +36,11 @@ struct token_batch {
   torch::Tensor targets; // (B) int64 labels, or float scores (regression)
 };
 token_batch make_batch(const std::vector<const data::example*>& items, const backbone::impl& bb);
+/// The same from the items' encodings (`tokens[i]` is encode(*items[i], bb)).
+token_batch make_batch(const std::vector<const data::example*>& items,
+                       const std::vector<std::vector<int32_t>>& tokens, const backbone::impl& bb);
+/// An example's token ids, at most max_len.
+std::vector<int32_t> encode(const data::example& e, const backbone::impl& bb);
 
 /// The training loss of outputs (B, classes) against the batch's targets:
 /// cross-entropy, or squared error for regression; mean or sum over the batch.

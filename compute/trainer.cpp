@@ -166,12 +166,14 @@ eval_result evaluate(const backbone& bb_handle, const adapter_payload& adapter,
       return r;
     // Batched in order of length, so that each batch is only as wide as its
     // longest example; predictions go back to the items' order.
-    std::vector<size_t> lengths(items.size()), order(items.size());
-    for (size_t i = 0; i < items.size(); ++i)
-      lengths[i] = bb.encoder.encode(items[i], bb.opts.max_len).size();
+    std::vector<std::vector<int32_t>> tokens;
+    tokens.reserve(items.size());
+    for (const auto& e : items)
+      tokens.push_back(encode(e, bb));
+    std::vector<size_t> order(items.size());
     std::iota(order.begin(), order.end(), size_t(0));
     std::stable_sort(order.begin(), order.end(),
-                     [&](size_t x, size_t y) { return lengths[x] < lengths[y]; });
+                     [&](size_t x, size_t y) { return tokens[x].size() < tokens[y].size(); });
     if (bb.opts.regression)
       r.predictions.scores.resize(items.size());
     else
@@ -180,10 +182,13 @@ eval_result evaluate(const backbone& bb_handle, const adapter_payload& adapter,
     constexpr size_t chunk = 128;
     for (size_t i = 0; i < order.size(); i += chunk) {
       std::vector<const data::example*> part;
+      std::vector<std::vector<int32_t>> part_tokens;
       size_t end = std::min(order.size(), i + chunk);
-      for (size_t j = i; j < end; ++j)
+      for (size_t j = i; j < end; ++j) {
         part.push_back(&items[order[j]]);
-      auto b = make_batch(part, bb);
+        part_tokens.push_back(std::move(tokens[order[j]]));
+      }
+      auto b = make_batch(part, part_tokens, bb);
       auto out = forward(bb, ad, b);
       loss += task_loss(bb.opts, out, b, /*sum=*/true).item<double>();
       if (bb.opts.regression) {
