@@ -14,8 +14,10 @@ namespace fedq::actors {
 
 namespace {
 
-caf::actor_system_config make_config() {
+caf::actor_system_config make_config(client_host* host) {
   caf::actor_system_config cfg;
+  if (host)
+    host->configure(cfg);
   register_types(cfg);
   // Compute runs in the executor's arenas; actors only pass messages, so one
   // scheduler thread that sleeps when idle (sharing policy) is enough.
@@ -52,7 +54,7 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
     if (b != setup.model.bits)
       formats.push_back(b);
   auto backbone = backbones.at(setup.model.bits);
-  auto cfg = make_config();
+  auto cfg = make_config(control.host);
   caf::actor_system sys{cfg};
   compute::executor exec(compute::compute_threads(setup.compute_threads));
 
@@ -83,19 +85,16 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
   ss.checkpoint_dir = control.checkpoint_dir;
   ss.config_hash = control.config_hash;
   ss.resume = resume;
-  for (const auto& info : setup.server.clients) {
-    client_setup cs;
-    cs.id = info.id;
-    cs.threads = setup.server.tiers.at(info.tier).threads;
-    for (auto i : setup.shards.at(info.id).train)
-      cs.shard.push_back(setup.task.train.items.at(i));
-    for (auto i : setup.shards.at(info.id).test)
-      cs.validation.push_back(setup.task.train.items.at(i));
-    cs.backbones = backbones;
-    cs.train = setup.train;
-    cs.exec = &exec;
-    ss.clients.push_back(spawn_client(sys, std::move(cs)));
-  }
+  if (control.host) {
+    try {
+      control.host->host(sys, ss);
+    } catch (const std::exception& e) {
+      control.host->finish(sys, e.what());
+      throw;
+    }
+  } else
+    for (const auto& info : setup.server.clients)
+      ss.clients.push_back(spawn_client(sys, make_client_setup(setup, info.id, &exec)));
   if (rewire)
     rewire(sys, ss);
   auto server = spawn_server(sys, std::move(ss));
@@ -108,9 +107,26 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
       .receive([&](run_summary& s) { summary = s; },
                [&](caf::error& e) { failure = sys.render(e); });
   }
+  if (control.host)
+    control.host->finish(sys, failure.empty() ? "the run is over" : "the run failed: " + failure);
   if (!failure.empty())
     throw std::runtime_error(failure);
   return summary;
+}
+
+client_setup make_client_setup(const experiment_setup& setup, uint32_t id, compute::executor* exec) {
+  const auto& info = setup.server.clients.at(id);
+  client_setup cs;
+  cs.id = info.id;
+  cs.threads = setup.server.tiers.at(info.tier).threads;
+  for (auto i : setup.shards.at(info.id).train)
+    cs.shard.push_back(setup.task.train.items.at(i));
+  for (auto i : setup.shards.at(info.id).test)
+    cs.validation.push_back(setup.task.train.items.at(i));
+  cs.backbones = setup.backbones;
+  cs.train = setup.train;
+  cs.exec = exec;
+  return cs;
 }
 
 } // namespace fedq::actors

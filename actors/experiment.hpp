@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actors/aggregator.hpp"
+#include "actors/client.hpp"
 #include "actors/server.hpp"
 #include "compute/server_opt.hpp"
 #include "compute/staleness.hpp"
@@ -45,11 +46,31 @@ struct experiment_setup {
 /// e.g. a test puts a proxy in front of a client.
 using rewire_fn = std::function<void(caf::actor_system&, server_setup&)>;
 
+/// Where a run's clients live when they are not spawned in its own process
+/// (fedq serve: in worker processes, over the network).
+class client_host {
+public:
+  virtual ~client_host() = default;
+  /// Adds what hosting needs to the actor system's config (the network layer).
+  virtual void configure(caf::actor_system_config& cfg) = 0;
+  /// Fills ss.clients (indexed like ss.opts.clients) and may set
+  /// ss.presence; returns once the run may start. Throws
+  /// std::runtime_error with the reason when it cannot.
+  virtual void host(caf::actor_system& sys, server_setup& ss) = 0;
+  /// The run is over (`how`: its summary, or why it failed); called after
+  /// host() too when host() threw. Ends every actor it spawned.
+  virtual void finish(caf::actor_system& sys, const std::string& how) = 0;
+};
+
+/// What one client's actor holds, taken from a run's setup.
+client_setup make_client_setup(const experiment_setup& setup, uint32_t id, compute::executor* exec);
+
 /// Checkpointing and resuming a run.
 struct run_control {
   std::filesystem::path checkpoint_dir;     ///< not empty: a checkpoint after every round
   uint64_t config_hash = 0;                 ///< recorded in the checkpoints
   std::optional<server_checkpoint> resume;  ///< go on from here
+  client_host* host = nullptr;              ///< not null: the clients live there
 };
 
 /// Spawns scheduler, aggregator, clients and server in one actor system,

@@ -23,6 +23,7 @@ using run_atom = caf::atom_constant<caf::atom("run")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using buffer_atom = caf::atom_constant<caf::atom("buffer")>;
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
 
 /// Server -> client: train the adapter at `rank` for `steps` local steps.
 struct train_task {
@@ -157,7 +158,9 @@ using client_actor = caf::typed_actor<
 using server_actor = caf::typed_actor<
   caf::replies_to<run_atom>::with<run_summary>,
   // internal: the wall-clock deadline timer of a round
-  caf::reacts_to<deadline_atom, uint32_t>>;
+  caf::reacts_to<deadline_atom, uint32_t>,
+  // internal: look again for an online client (wall clock, every idle client offline)
+  caf::reacts_to<wake_atom>>;
 
 /// Registers every message type with CAF (needed on both ends of a network link).
 void register_types(caf::actor_system_config& cfg);

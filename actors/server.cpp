@@ -70,6 +70,7 @@ struct server_state {
   std::unique_ptr<scheduling::environment> env;        // virtual clock only
   std::vector<double> peak_memory_mb;                  // by tier
   bool wake_pending = false;
+  static constexpr double presence_poll_s = 0.25;  // every idle client offline: look again this often
   bool idle_unplannable = false;  // the last plan left every idle client out
   round_book book;
   std::vector<round_record> records;
@@ -126,9 +127,19 @@ struct server_state {
         next_back = std::min(next_back, env->next_online(c.id, now));
         continue;
       }
+      if (s->presence && !s->presence->online(c.id)) {
+        next_back = std::min(next_back, wall() + presence_poll_s);
+        continue;
+      }
       idle.push_back(c.id);
     }
     if (idle.empty()) {
+      if (s->presence && std::isfinite(next_back) && !wake_pending) { // look again shortly
+        wake_pending = true;
+        self->delayed_send(caf::actor_cast<server_actor>(self),
+                           std::chrono::milliseconds(int(presence_poll_s * 1000)), wake_atom::value);
+        return false;
+      }
       if (std::isfinite(next_back) && !wake_pending) { // everyone idle is offline: wait for one
         wake_pending = true;
         queue.push(next_back, event{event::wake});
@@ -717,6 +728,10 @@ server_actor::behavior_type server_behavior(server_ptr self, std::shared_ptr<ser
       return st.promise;
     },
     [self](deadline_atom, uint32_t round) { self->state.on_deadline_timer(round); },
+    [self](wake_atom) {
+      self->state.wake_pending = false;
+      self->state.pump();
+    },
   };
 }
 

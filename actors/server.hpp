@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -72,6 +73,19 @@ struct run_observer {
   virtual void on_late(const late_record&) {}
 };
 
+/// Which clients can be reached now (fedq serve: those whose worker is
+/// connected). Written by whoever hosts the clients, read by the server
+/// when it picks a round's participants: it plans none that is offline.
+class client_presence {
+public:
+  explicit client_presence(size_t clients) : online_(clients) {}
+  void set(uint32_t id, bool online) { online_.at(id).store(online); }
+  bool online(uint32_t id) const { return online_.at(id).load(); }
+
+private:
+  std::vector<std::atomic<bool>> online_;
+};
+
 struct server_setup {
   server_options opts;
   std::shared_ptr<const compute::backbone> backbone;  ///< for evaluation
@@ -80,6 +94,8 @@ struct server_setup {
   scheduler_actor scheduler;
   aggregator_actor aggregator;
   std::vector<client_actor> clients;  ///< indexed like opts.clients
+  /// Not null: plan only the clients it says are online (wall clock).
+  std::shared_ptr<const client_presence> presence;
   run_observer* observer = nullptr;
   /// Not empty: a checkpoint is written there after every round.
   std::filesystem::path checkpoint_dir;

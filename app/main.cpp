@@ -6,6 +6,7 @@
 #include "app/logits_command.hpp"
 #include "app/pretrain_command.hpp"
 #include "app/profile_command.hpp"
+#include "app/remote_command.hpp"
 #include "app/run_command.hpp"
 #include "compute/blas_core.hpp"
 
@@ -32,6 +33,50 @@ int main(int argc, char** argv) {
                   "uninterrupted run would have")
     ->check(CLI::ExistingDirectory);
   cmd->add_flag("-q,--quiet", run.quiet, "No per-round progress lines or info logs");
+
+  fedq::app::serve_args sv;
+  auto* serve = app.add_subcommand(
+    "serve", "Run one experiment on the wall clock with its clients in `fedq worker` processes on "
+             "this or other machines: listen, wait for a worker for every client, then run the "
+             "rounds as `fedq run` does (the same output folder)");
+  serve->add_option("config", sv.run.config, "Experiment config (see configs/quickstart.toml)")
+    ->required()
+    ->check(CLI::ExistingFile);
+  serve->add_option("--listen", sv.listen, "HOST:PORT to listen on, e.g. 127.0.0.1:7300 (port 0: any free one)")
+    ->required();
+  serve->add_option("--set", sv.run.overrides, "Override a config key (repeatable)");
+  serve->add_option("--out", sv.run.out, "Output folder (default: a fresh folder under runs/)");
+  serve->add_option("--data-dir", sv.run.data_dir, "The GLUE folder for GLUE tasks (sets data.dir)");
+  serve->add_option("--token-file", sv.token_file,
+                    "A file (mode 600) with the secret the workers must prove they hold (HMAC-SHA256 "
+                    "challenge-response; the secret never crosses the wire). Needed to listen beyond loopback");
+  serve->add_flag("--insecure", sv.insecure,
+                  "Listen beyond loopback without a token: anyone who reaches the port can join");
+  serve->add_option("--wait-s", sv.wait_s, "Seconds to wait for every client to have a worker")
+    ->capture_default_str();
+  serve->add_option("--heartbeat-s", sv.heartbeat_s, "Seconds between a worker's heartbeats")
+    ->capture_default_str();
+  serve->add_option("--patience", sv.patience,
+                    "Missed heartbeats after which a worker is given up (its clients go offline)")
+    ->capture_default_str();
+  serve->add_flag("-q,--quiet", sv.run.quiet, "No per-round progress lines or info logs");
+
+  fedq::app::worker_args wk;
+  auto* worker = app.add_subcommand(
+    "worker", "Host some clients of a `fedq serve` run: build their shards here from the run's config "
+              "(no example crosses the wire), train their tasks, rejoin after a lost connection");
+  worker->add_option("--connect", wk.connect, "The server's HOST:PORT")->required();
+  worker->add_option("--clients", wk.clients, "The clients to host, e.g. 0-3,7")->required();
+  worker->add_option("--token-file", wk.token_file, "The server's secret (a file of mode 600)");
+  worker->add_option("--threads", wk.threads, "Compute threads (default: one per core)");
+  worker->add_option("--data-dir", wk.data_dir, "This machine's GLUE folder (sets data.dir)");
+  worker->add_option("--checkpoint", wk.checkpoint,
+                     "This machine's copy of the backbone checkpoint folder (sets model.checkpoint; "
+                     "its files must have the server's sha256)");
+  worker->add_option("--wait-s", wk.wait_s, "Seconds to keep trying to reach the server")
+    ->capture_default_str();
+  worker->add_option("--name", wk.name, "A name for the server's logs (default: host/pid)");
+  worker->add_flag("-q,--quiet", wk.quiet, "Only warnings and errors");
 
   fedq::app::bench_args bn;
   auto* bench = app.add_subcommand(
@@ -116,6 +161,10 @@ int main(int argc, char** argv) {
   }
   if (*cmd)
     return fedq::app::run_command(run);
+  if (*serve)
+    return fedq::app::serve_command(sv);
+  if (*worker)
+    return fedq::app::worker_command(wk);
   if (*bench) {
     for (int i = 0; i < argc; ++i)
       bn.command_line += (i ? " " : "") + std::string(i == 0 ? "fedq" : argv[i]);

@@ -13,7 +13,7 @@
 
 namespace fedq::app {
 
-int run_command(const run_args& args) {
+int run_command(const run_args& args, const host_factory& make_host) {
   spdlog::set_level(args.quiet ? spdlog::level::warn : spdlog::level::info);
   // The parsed config lives only in this block: everything after it reads the
   // setup (one source of truth for the model, the task and the run).
@@ -59,6 +59,16 @@ int run_command(const run_args& args) {
       return 2;
     }
   }
+  std::unique_ptr<actors::client_host> host;
+  if (make_host) {
+    try {
+      host = make_host(effective_toml, control.config_hash, setup);
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return 2;
+    }
+    control.host = host.get();
+  }
   auto dir = !args.resume.empty() ? std::filesystem::path(args.resume)
              : args.out.empty()   ? default_out_dir(args.config, mode)
                                   : std::filesystem::path(args.out);
@@ -73,10 +83,10 @@ int run_command(const run_args& args) {
     out.write_partition(setup);
     if (control.resume) {
       out.replay(control.resume->records);
-      std::cout << "fedq run: resuming " << dir.string() << " after round "
+      std::cout << args.command << ": resuming " << dir.string() << " after round "
                 << control.resume->records.size() << " of " << so.rounds << "\n";
     }
-    std::cout << "fedq run: " << so.clients.size() << " clients, task " << setup.task.train.name
+    std::cout << args.command << ": " << so.clients.size() << " clients, task " << setup.task.train.name
               << " (" << setup.task.train.items.size() << " train, " << setup.task.eval.items.size()
               << " eval, " << data::metric_name(setup.task.metric) << "), partition "
               << data::partition_name(setup.partition.kind) << ", mode " << mode << ", policy "

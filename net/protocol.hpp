@@ -1,0 +1,91 @@
+#pragma once
+// The messages between fedq serve's gatekeeper and a fedq worker. A worker
+// joins in three requests: hello (the server answers with a challenge and
+// its own proof), auth (the worker's proof; the server answers with the
+// run's config), join (the worker's client actors, the hashes of what it
+// loaded). Then it sends a heartbeat every welcome.heartbeat_s until the
+// server says bye.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/messages.hpp"
+#include "net/handshake.hpp"
+
+namespace fedq::net {
+
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using auth_atom = caf::atom_constant<caf::atom("auth")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using beat_atom = caf::atom_constant<caf::atom("beat")>;
+using bye_atom = caf::atom_constant<caf::atom("bye")>;
+
+/// A file a worker must have the same bytes of: (what it is, its sha256).
+using file_digest = std::pair<std::string, std::string>;
+
+struct hello_msg {
+  uint32_t protocol = protocol_version;
+  std::string worker;  ///< a name for the logs
+  bytes nonce;         ///< the worker's challenge to the server (32 bytes)
+};
+
+struct challenge_msg {
+  bytes nonce;  ///< the server's challenge to the worker
+  bytes proof;  ///< proof(token, "server", worker nonce, nonce)
+};
+
+struct welcome_msg {
+  uint64_t session = 0;
+  std::string config_toml;  ///< the run's effective config
+  uint64_t config_hash = 0;
+  double heartbeat_s = 1;
+  uint32_t patience = 3;    ///< missed heartbeats before the server gives a worker up
+};
+
+struct join_msg {
+  uint64_t session = 0;
+  uint64_t config_hash = 0;            ///< of the config as the worker parsed it
+  std::vector<file_digest> files;      ///< backbone_files of its checkpoint
+  std::vector<uint32_t> clients;
+  std::vector<actors::client_actor> handles;  ///< indexed like clients
+};
+
+/// What a worker must share with the server about its backbone: the
+/// checkpoint's weights, architecture and tokenizer (sha256 each), or the
+/// built-in random model's seed.
+std::vector<file_digest> backbone_files(const std::string& checkpoint_dir, uint64_t seed);
+
+/// "" when both lists agree, else what differs, for a refusal.
+std::string describe_difference(const std::vector<file_digest>& server,
+                                const std::vector<file_digest>& worker);
+
+/// The reason string of an error a peer sent (make_error(sec::runtime_error, reason)).
+std::string error_text(caf::actor_system& sys, const caf::error& e);
+
+/// Registers the protocol's types (and the actors' ones) on either end.
+void register_types(caf::actor_system_config& cfg);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hello_msg& x) {
+  return f(caf::meta::type_name("hello_msg"), x.protocol, x.worker, x.nonce);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, challenge_msg& x) {
+  return f(caf::meta::type_name("challenge_msg"), x.nonce, x.proof);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, welcome_msg& x) {
+  return f(caf::meta::type_name("welcome_msg"), x.session, x.config_toml, x.config_hash,
+           x.heartbeat_s, x.patience);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, join_msg& x) {
+  return f(caf::meta::type_name("join_msg"), x.session, x.config_hash, x.files, x.clients,
+           x.handles);
+}
+
+} // namespace fedq::net

@@ -1,0 +1,172 @@
+#include "net/worker.hpp"
+
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include <caf/io/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "compute/executor.hpp"
+#include "net/protocol.hpp"
+
+namespace fedq::net {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::chrono::milliseconds ms(double s) {
+  return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+}
+
+/// Why a join failed, and whether trying again can help.
+struct refused {
+  std::string why;
+  bool final = true;
+};
+
+} // namespace
+
+int run_worker(const worker_options& o, const build_fn& build) {
+  caf::actor_system_config cfg;
+  cfg.load<caf::io::middleman>();
+  actors::register_types(cfg);
+  register_types(cfg);
+  cfg.set("scheduler.max-threads", 1);
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  std::unique_ptr<compute::executor> exec;
+  worker_build built;
+  std::vector<actors::client_actor> clients;
+  struct stop_at_exit { // the server's node may hold handles to them: end them for the shutdown
+    std::vector<actors::client_actor>& actors;
+    ~stop_at_exit() {
+      for (const auto& c : actors)
+        caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+    }
+  } stop{clients};
+  const auto where = o.server.host + ":" + std::to_string(o.server.port);
+  auto fail = [&](const std::string& why) {
+    std::cerr << "error: fedq worker (clients " << format_client_list(o.clients) << "): " << why << "\n";
+    return 1;
+  };
+  bool joined_before = false;
+  while (true) {
+    // 1. a connection, with backoff
+    auto give_up = steady::now() + ms(o.wait_s);
+    double backoff = 0.2;
+    caf::actor gate;
+    std::string last;
+    while (true) {
+      auto g = sys.middleman().remote_actor(o.server.host, o.server.port);
+      if (g) {
+        gate = *g;
+        break;
+      }
+      last = sys.render(g.error());
+      if (steady::now() >= give_up)
+        return fail("no fedq serve at " + where + " after " + std::to_string(int(o.wait_s)) +
+                    " s (" + last + ")");
+      std::this_thread::sleep_for(ms(backoff));
+      backoff = std::min(backoff * 2, 5.0);
+    }
+    // 2. hello, auth, join
+    std::optional<refused> refusal;
+    uint64_t session = 0;
+    double heartbeat_s = 1;
+    auto on_error = [&](bool final) {
+      return [&, final](caf::error& e) { refusal = refused{error_text(sys, e), final}; };
+    };
+    hello_msg hello{protocol_version, o.name, random_bytes(32)};
+    challenge_msg ch;
+    self->request(gate, std::chrono::seconds(30), hello_atom::value, hello)
+      .receive([&](challenge_msg& c) { ch = std::move(c); }, on_error(true));
+    if (!refusal && !proof_matches(o.token, "server", hello.nonce, ch.nonce, ch.proof))
+      refusal = refused{"the server at " + where + " did not prove that it holds the token "
+                        "(another secret in its --token-file, or not a fedq server)"};
+    welcome_msg welcome;
+    if (!refusal)
+      self->request(gate, std::chrono::seconds(30), auth_atom::value, ch.nonce,
+                    proof(o.token, "worker", ch.nonce, hello.nonce), o.name)
+        .receive([&](welcome_msg& w) { welcome = std::move(w); }, on_error(true));
+    if (!refusal && !built.setup) {
+      try {
+        built = build(welcome.config_toml);
+      } catch (const std::exception& e) {
+        return fail("the server's config: " + std::string(e.what()));
+      }
+      auto n = built.setup->server.clients.size();
+      for (auto c : o.clients)
+        if (c >= n)
+          return fail("client " + std::to_string(c) + " does not exist: the run has " +
+                      std::to_string(n) + " clients (0-" + std::to_string(n - 1) + ")");
+      exec = std::make_unique<compute::executor>(compute::compute_threads(o.threads));
+      size_t examples = 0;
+      for (auto c : o.clients) {
+        auto cs = actors::make_client_setup(*built.setup, c, exec.get());
+        examples += cs.shard.size();
+        clients.push_back(actors::spawn_client(sys, std::move(cs)));
+      }
+      if (!o.quiet)
+        std::cout << "fedq worker: clients " << format_client_list(o.clients) << " hold " << examples
+                  << " training examples of " << built.setup->task.train.name << "; "
+                  << exec->total_threads() << " compute threads" << std::endl;
+    }
+    if (!refusal) {
+      session = welcome.session;
+      heartbeat_s = welcome.heartbeat_s;
+      join_msg j{session, built.config_hash,
+                 backbone_files(built.setup->model.checkpoint, built.setup->model.seed), o.clients,
+                 clients};
+      self->request(gate, std::chrono::seconds(30), join_atom::value, j)
+        .receive([&](const std::string& what) {
+                   if (!o.quiet)
+                     std::cout << "fedq worker: " << (joined_before ? "joined again: " : "") << what
+                               << " at " << where << std::endl;
+                 },
+                 on_error(true));
+    }
+    if (refusal) {
+      if (refusal->final)
+        return fail("refused by the server at " + where + ": " + refusal->why);
+      continue;
+    }
+    joined_before = true;
+    // 3. heartbeats until bye, a lost connection, or the server forgot us
+    self->monitor(gate);
+    bool lost = false, bye = false;
+    std::string reason;
+    while (!lost && !bye) {
+      self->send(gate, beat_atom::value, session);
+      self->receive(
+        [&](bye_atom, const std::string& how) {
+          bye = true;
+          reason = how;
+          return true;
+        },
+        [&](join_atom) { // the server gave this session up (no heartbeat): join again
+          lost = true;
+          reason = "the server gave this worker up";
+        },
+        [&](caf::down_msg& dm) {
+          if (dm.source == gate.address()) {
+            lost = true;
+            reason = "the connection closed: " + sys.render(dm.reason);
+          }
+        },
+        caf::after(ms(heartbeat_s)) >> [] {});
+    }
+    self->demonitor(gate);
+    if (bye) {
+      if (!o.quiet)
+        std::cout << "fedq worker: the server said bye (" << reason << ")" << std::endl;
+      return 0;
+    }
+    spdlog::warn("fedq worker: lost the server at {} ({}); joining again for up to {} s", where,
+                 reason, int(o.wait_s));
+  }
+}
+
+} // namespace fedq::net
