@@ -20,4 +20,11 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<run_summary>("fedq::run_summary");
 }
 
+std::string error_reason(caf::actor_system& sys, const caf::error& e) {
+  const auto& ctx = e.context();
+  if (ctx.match_elements<std::string>())
+    return ctx.get_as<std::string>(0);
+  return sys.render(e);
+}
+
 } // namespace fedq::actors

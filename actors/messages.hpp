@@ -165,6 +165,10 @@ using server_actor = caf::typed_actor<
 /// Registers every message type with CAF (needed on both ends of a network link).
 void register_types(caf::actor_system_config& cfg);
 
+/// An error's reason for people: the text of make_error(code, "reason"), or
+/// CAF's rendering of the error when it has none.
+std::string error_reason(caf::actor_system& sys, const caf::error& e);
+
 // -- inspect ------------------------------------------------------------------
 
 template <class Inspector>

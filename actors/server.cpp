@@ -271,7 +271,7 @@ struct server_state {
       .then([this, client, round](client_update& u) { on_answer(client, round, {std::move(u), {}}); },
             [this, client, round](caf::error& e) {
               answer failed;
-              failed.error = self->system().render(e);
+              failed.error = error_reason(self->system(), e);
               on_answer(client, round, std::move(failed));
             });
   }

@@ -30,13 +30,6 @@ std::string describe_difference(const std::vector<file_digest>& server,
   return out;
 }
 
-std::string error_text(caf::actor_system& sys, const caf::error& e) {
-  const auto& ctx = e.context();
-  if (ctx.match_elements<std::string>())
-    return ctx.get_as<std::string>(0);
-  return sys.render(e);
-}
-
 void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<bytes>("fedq::bytes");
   cfg.add_message_type<file_digest>("fedq::file_digest");

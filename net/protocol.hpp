@@ -63,9 +63,6 @@ std::vector<file_digest> backbone_files(const std::string& checkpoint_dir, uint6
 std::string describe_difference(const std::vector<file_digest>& server,
                                 const std::vector<file_digest>& worker);
 
-/// The reason string of an error a peer sent (make_error(sec::runtime_error, reason)).
-std::string error_text(caf::actor_system& sys, const caf::error& e);
-
 /// Registers the protocol's types (and the actors' ones) on either end.
 void register_types(caf::actor_system_config& cfg);
 

@@ -168,7 +168,7 @@ caf::behavior gate_behavior(gate_ptr self, std::shared_ptr<const serve_options> 
   self->set_down_handler([self](caf::down_msg& dm) {
     for (const auto& [session, w] : self->state.workers)
       if (w.agent.address() == dm.source) {
-        lose(self, session, "its connection closed: " + self->system().render(dm.reason));
+        lose(self, session, "its connection closed");
         return;
       }
   });

@@ -77,7 +77,7 @@ int run_worker(const worker_options& o, const build_fn& build) {
     uint64_t session = 0;
     double heartbeat_s = 1;
     auto on_error = [&](bool final) {
-      return [&, final](caf::error& e) { refusal = refused{error_text(sys, e), final}; };
+      return [&, final](caf::error& e) { refusal = refused{actors::error_reason(sys, e), final}; };
     };
     hello_msg hello{protocol_version, o.name, random_bytes(32)};
     challenge_msg ch;

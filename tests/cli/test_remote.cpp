@@ -1,0 +1,142 @@
+// fedq serve and fedq worker as separate processes on 127.0.0.1, started
+// by /bin/sh the way a user starts them: joins, refusals, a worker killed
+// with SIGKILL mid-round and started again. Every wait is bounded.
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/workspace.hpp"
+
+using namespace fedq::cli_test;
+using nlohmann::json;
+
+namespace {
+
+/// sh: starts `fedq serve ARGS` in the background (log serve.log, pid $S)
+/// and waits until it prints its port ($P).
+std::string start_serve(const std::string& args) {
+  return "build/fedq serve configs/quickstart.toml --listen 127.0.0.1:0 " + args +
+         " > serve.log 2>&1 & S=$!\n"
+         "for i in $(seq 300); do P=$(sed -n 's/.*listening on 127.0.0.1:\\([0-9]*\\).*/\\1/p' serve.log); "
+         "[ -n \"$P\" ] && break; sleep 0.1; done\n"
+         "[ -n \"$P\" ] || { cat serve.log; exit 99; }\n";
+}
+
+/// sh: a worker hosting `clients` in the background, its log in `log`.
+std::string worker(const std::string& clients, const std::string& log, const std::string& extra = "") {
+  return "build/fedq worker --connect 127.0.0.1:$P --clients " + clients + " --threads 1 " + extra +
+         " > " + log + " 2>&1 & ";
+}
+
+/// sh: waits for serve (bounded by `limit` s) and prints its exit code as serve=N.
+std::string wait_serve(int limit) {
+  return "for i in $(seq " + std::to_string(limit * 10) +
+         "); do kill -0 $S 2>/dev/null || break; sleep 0.1; done\n"
+         "kill -0 $S 2>/dev/null && { kill -9 $S; echo serve=timeout; }\n"
+         "wait $S; echo serve=$?\nwait\n";
+}
+
+void check_contains(const std::string& text, const std::string& part) {
+  INFO(text);
+  CHECK(text.find(part) != std::string::npos);
+}
+
+} // namespace
+
+TEST_CASE("fedq serve with two fedq workers (one of them the slow tier on 1 thread) reaches the target, late updates merged; a wrong token is refused") {
+  workspace ws("serve-two-workers");
+  ws.write("token", "0123456789abcdef0123456789abcdef\n");
+  ws.write("other", "fedcba9876543210fedcba9876543210\n");
+  auto r = ws.run("chmod 600 token other\n" +
+                  start_serve("--out runs/net --token-file token --set run.rounds=40 "
+                              "--set run.stop_at_target=true --wait-s 60") +
+                  "build/fedq worker --connect 127.0.0.1:$P --clients 0-3 --token-file other; echo wrong=$?\n"
+                  "build/fedq worker --connect 127.0.0.1:$P --clients 0-3; echo none=$?\n" +
+                  worker("0-3", "w1.log", "--token-file token") +
+                  "build/fedq worker --connect 127.0.0.1:$P --clients 4-5 --threads 2 --token-file token > w2.log 2>&1 &\n" +
+                  wait_serve(240) + "cat serve.log; echo; cat w1.log w2.log");
+  INFO(r.all());
+  REQUIRE(r.rc == 0);
+  CHECK(r.out.find("wrong=1") != std::string::npos);
+  CHECK(r.out.find("none=1") != std::string::npos);
+  check_contains(r.err, "wrong token: the worker's --token-file does not hold the server's secret");
+  check_contains(r.out, "refused worker");
+  check_contains(r.out, "(peer 127.0.0.1:");
+  CHECK(r.out.find("serve=0") != std::string::npos);
+  CHECK(r.out.find("the server said bye") != std::string::npos);
+  auto summary = json::parse(read_text(ws / "runs/net/summary.json"));
+  CHECK(summary.at("clock") == "wall");
+  CHECK(summary.at("time_to_target_s").get<double>() > 0);
+  CHECK(summary.at("late_merged").get<int>() >= 1);
+  CHECK(summary.at("failed").get<int>() == 0);
+  CHECK(fs::exists(ws / "runs/net/adapter/adapter_model.safetensors"));
+}
+
+TEST_CASE("a worker killed with SIGKILL mid-round: its tasks fail as 'worker lost', the sync rounds go on, and the restarted worker rejoins") {
+  workspace ws("serve-kill-worker");
+  auto r = ws.run(start_serve("--out runs/net --set run.rounds=6 --set round.mode=sync "
+                              "--set scheduler.policy=fixed --set scheduler.local_steps=30 --wait-s 60") +
+                  worker("0-3", "w1.log") + "W1=$!\n" + worker("4-5", "w2.log") + "\n"
+                  "for i in $(seq 600); do grep -q '^round   1/' serve.log && break; sleep 0.1; done\n"
+                  "sleep 0.5; kill -9 $W1; sleep 1\n" +
+                  worker("0-3", "w3.log") + "\n" + wait_serve(240) + "cat serve.log w3.log");
+  INFO(r.all());
+  REQUIRE(r.rc == 0);
+  CHECK(r.out.find("serve=0") != std::string::npos);
+  check_contains(r.out, "lost (its connection closed): clients 0-3 are offline");
+  auto joins = 0; // the first worker's join and the restarted one's
+  for (auto at = r.out.find("joined with clients 0-3 (peer"); at != std::string::npos;
+       at = r.out.find("joined with clients 0-3 (peer", at + 1))
+    ++joins;
+  CHECK(joins == 2);
+  auto summary = json::parse(read_text(ws / "runs/net/summary.json"));
+  CHECK(summary.at("rounds") == 6);
+  CHECK(summary.at("failed").get<int>() >= 1);
+  // every failure says why, and after the rejoin clients 0-3 train again
+  std::ifstream in(ws / "runs/net/rounds.jsonl");
+  std::vector<json> rounds;
+  for (std::string line; std::getline(in, line);)
+    rounds.push_back(json::parse(line));
+  REQUIRE(rounds.size() == 6);
+  int lost = 0;
+  for (const auto& round : rounds)
+    for (const auto& p : round.at("participants"))
+      if (p.contains("error")) {
+        CHECK(p.at("error").get<std::string>().find("worker lost") != std::string::npos);
+        ++lost;
+      }
+  CHECK(lost == summary.at("failed").get<int>());
+  bool back = false;
+  for (const auto& p : rounds.back().at("participants"))
+    back = back || (p.at("client") == 0 && p.at("on_time") == true);
+  CHECK(back);
+}
+
+TEST_CASE("fedq serve and fedq worker refuse bad input with exit 2, and serve gives up on missing workers with exit 1") {
+  workspace ws("serve-bad-input");
+  ws.write("open-token", "0123456789abcdef0123456789abcdef\n");
+  auto r = ws.run("chmod 644 open-token; build/fedq serve configs/quickstart.toml --listen 0.0.0.0:0");
+  CHECK(r.rc == 2);
+  check_contains(r.err, "give --token-file");
+  r = ws.run("build/fedq serve configs/quickstart.toml --listen 127.0.0.1:0 --token-file open-token");
+  CHECK(r.rc == 2);
+  check_contains(r.err, "chmod 600 open-token");
+  r = ws.run("build/fedq worker --connect 127.0.0.1 --clients 0");
+  CHECK(r.rc == 2);
+  check_contains(r.err, "HOST:PORT");
+  r = ws.run("build/fedq worker --connect 127.0.0.1:1 --clients 3-1");
+  CHECK(r.rc == 2);
+  check_contains(r.err, "backwards");
+  r = ws.run("build/fedq serve configs/quickstart.toml --listen 127.0.0.1:0 --wait-s 1 --out runs/w");
+  CHECK(r.rc == 1);
+  check_contains(r.err, "clients 0-5 have no worker; start one with: fedq worker --connect 127.0.0.1:");
+  r = ws.run(start_serve("--out runs/x --wait-s 20") +
+             "build/fedq worker --connect 127.0.0.1:$P --clients 0-6; echo worker=$?\n"
+             "build/fedq worker --connect 127.0.0.1:$P --clients 0-5 -q > w.log 2>&1 &\n" + wait_serve(120));
+  check_contains(r.out, "worker=1");
+  check_contains(r.err, "client 6 does not exist: the run has 6 clients (0-5)");
+  check_contains(r.out, "serve=0");
+}
