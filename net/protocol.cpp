@@ -31,14 +31,12 @@ std::string describe_difference(const std::vector<file_digest>& server,
 }
 
 void register_types(caf::actor_system_config& cfg) {
-  cfg.add_message_type<bytes>("fedq::bytes");
   cfg.add_message_type<file_digest>("fedq::file_digest");
   cfg.add_message_type<std::vector<file_digest>>("fedq::file_digests");
   cfg.add_message_type<std::vector<uint32_t>>("fedq::client_ids");
   cfg.add_message_type<actors::client_actor>("fedq::client_actor");
   cfg.add_message_type<std::vector<actors::client_actor>>("fedq::client_actors");
   cfg.add_message_type<hello_msg>("fedq::hello");
-  cfg.add_message_type<challenge_msg>("fedq::challenge");
   cfg.add_message_type<welcome_msg>("fedq::welcome");
   cfg.add_message_type<join_msg>("fedq::join");
 }

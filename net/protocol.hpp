@@ -1,10 +1,10 @@
 #pragma once
-// The messages between fedq serve's gatekeeper and a fedq worker. A worker
-// joins in three requests: hello (the server answers with a challenge and
-// its own proof), auth (the worker's proof; the server answers with the
-// run's config), join (the worker's client actors, the hashes of what it
-// loaded). Then it sends a heartbeat every welcome.heartbeat_s until the
-// server says bye.
+// The messages between fedq serve's gatekeeper and a fedq worker, once the
+// connection has passed the relays' preamble (net/relay.hpp: the token is
+// proven there). A worker joins in two requests: hello (the server answers
+// with the run's config), join (the worker's client actors, the hashes of
+// what it loaded). Then it sends a heartbeat every welcome.heartbeat_s
+// until the server says bye.
 
 #include <cstdint>
 #include <string>
@@ -19,7 +19,6 @@
 namespace fedq::net {
 
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
-using auth_atom = caf::atom_constant<caf::atom("auth")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using beat_atom = caf::atom_constant<caf::atom("beat")>;
 using bye_atom = caf::atom_constant<caf::atom("bye")>;
@@ -30,12 +29,6 @@ using file_digest = std::pair<std::string, std::string>;
 struct hello_msg {
   uint32_t protocol = protocol_version;
   std::string worker;  ///< a name for the logs
-  bytes nonce;         ///< the worker's challenge to the server (32 bytes)
-};
-
-struct challenge_msg {
-  bytes nonce;  ///< the server's challenge to the worker
-  bytes proof;  ///< proof(token, "server", worker nonce, nonce)
 };
 
 struct welcome_msg {
@@ -68,11 +61,7 @@ void register_types(caf::actor_system_config& cfg);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hello_msg& x) {
-  return f(caf::meta::type_name("hello_msg"), x.protocol, x.worker, x.nonce);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, challenge_msg& x) {
-  return f(caf::meta::type_name("challenge_msg"), x.nonce, x.proof);
+  return f(caf::meta::type_name("hello_msg"), x.protocol, x.worker);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, welcome_msg& x) {

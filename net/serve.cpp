@@ -1,11 +1,15 @@
 #include "net/serve.hpp"
 
+#include <cstring>
+
 #include <chrono>
 #include <iostream>
 #include <map>
 
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
+
+#include "net/relay.hpp"
 
 namespace fedq::net {
 
@@ -18,6 +22,10 @@ using check_atom = caf::atom_constant<caf::atom("check")>;
 using finish_atom = caf::atom_constant<caf::atom("finish")>;
 
 using clock = std::chrono::steady_clock;
+
+/// A worker's largest message is an update: the adapter at r_max and its
+/// telemetry. Frames over the adapter's size plus this are refused.
+constexpr size_t max_frame_slack = 1 << 16;
 
 std::string every_client(size_t n) { return n == 1 ? "0" : "0-" + std::to_string(n - 1); }
 
@@ -113,8 +121,7 @@ struct gate_state {
   std::shared_ptr<const serve_options> o;
   std::vector<proxy_actor> proxies;
   std::shared_ptr<actors::client_presence> presence;
-  nonce_book challenges;
-  std::map<uint64_t, session_info> sessions;  // authenticated
+  std::map<uint64_t, session_info> sessions;  // said hello
   std::map<uint64_t, worker_entry> workers;   // joined, by session
   std::vector<uint64_t> host_of;              // per client: its worker's session, 0: none
   std::vector<caf::response_promise> awaiting;
@@ -126,16 +133,6 @@ struct gate_state {
 };
 
 using gate_ptr = caf::stateful_actor<gate_state>*;
-
-/// Logs `what` with the peer's address (asked of the middleman).
-void log_peer(gate_ptr self, const caf::node_id& node, const std::string& what,
-              spdlog::level::level_enum level = spdlog::level::warn) {
-  auto mm = self->home_system().middleman().actor_handle();
-  self->request(mm, std::chrono::seconds(2), caf::get_atom::value, node)
-    .then([=](const caf::node_id&, const std::string& host,
-              uint16_t port) { spdlog::log(level, "{} (peer {}:{})", what, host, port); },
-          [=](caf::error&) { spdlog::log(level, "{} (peer node {})", what, caf::to_string(node)); });
-}
 
 void lose(gate_ptr self, uint64_t session, const std::string& reason) {
   auto& st = self->state;
@@ -176,38 +173,21 @@ caf::behavior gate_behavior(gate_ptr self, std::shared_ptr<const serve_options> 
     std::chrono::duration<double>(o->heartbeat_s));
   self->delayed_send(self, beat, check_atom::value);
   return {
-    [=](hello_atom, const hello_msg& h) -> caf::result<challenge_msg> {
-      auto node = self->current_sender() ? self->current_sender()->node() : caf::node_id{};
-      if (h.protocol != protocol_version) {
-        log_peer(self, node, "refused worker " + h.worker + ": protocol " + std::to_string(h.protocol));
+    [=](hello_atom, const hello_msg& h) -> caf::result<welcome_msg> {
+      auto& st = self->state;
+      auto sender = self->current_sender();
+      if (!sender)
+        return refusal("a hello needs a sender");
+      if (h.protocol != protocol_version)
         return refusal("the worker speaks protocol " + std::to_string(h.protocol) +
                        ", this server " + std::to_string(protocol_version) +
                        ": run the same fedq version on both");
-      }
-      if (h.nonce.size() != 32)
-        return refusal("a hello needs a 32-byte nonce");
-      auto nonce = self->state.challenges.issue(h.nonce);
-      return challenge_msg{nonce, proof(self->state.o->token, "server", h.nonce, nonce)};
-    },
-    [=](auth_atom, const bytes& server_nonce, const bytes& given,
-        const std::string& name) -> caf::result<welcome_msg> {
-      auto& st = self->state;
-      auto node = self->current_sender() ? self->current_sender()->node() : caf::node_id{};
-      auto worker_nonce = st.challenges.take(server_nonce);
-      if (!worker_nonce) {
-        log_peer(self, node, "refused worker " + name + ": an unknown or already answered challenge");
-        return refusal("an unknown or already answered challenge (a replayed handshake?)");
-      }
-      if (!proof_matches(st.o->token, "worker", server_nonce, *worker_nonce, given)) {
-        log_peer(self, node, "refused worker " + name + ": wrong token");
-        return refusal("wrong token: the worker's --token-file does not hold the server's secret");
-      }
       uint64_t session = 0;
       while (session == 0 || st.sessions.count(session)) {
         auto r = random_bytes(8);
         std::memcpy(&session, r.data(), 8);
       }
-      st.sessions[session] = {node, name};
+      st.sessions[session] = {sender->node(), h.worker};
       return welcome_msg{session, st.o->config_toml, st.o->config_hash, st.o->heartbeat_s,
                          st.o->patience};
     },
@@ -216,7 +196,7 @@ caf::behavior gate_behavior(gate_ptr self, std::shared_ptr<const serve_options> 
       auto sender = self->current_sender();
       auto sit = st.sessions.find(j.session);
       if (!sender || sit == st.sessions.end() || sit->second.node != sender->node())
-        return refusal("not authenticated: a join must follow hello and auth on the same connection");
+        return refusal("a join must follow a hello on the same connection");
       const auto& name = sit->second.name;
       if (st.finished)
         return refusal("the run is over");
@@ -251,7 +231,7 @@ caf::behavior gate_behavior(gate_ptr self, std::shared_ptr<const serve_options> 
       }
       st.workers.emplace(j.session, std::move(w));
       auto what = "worker " + name + " joined with clients " + format_client_list(j.clients);
-      log_peer(self, sender->node(), what, spdlog::level::info);
+      spdlog::info("{}", what);
       if (st.all_hosted()) {
         for (auto& p : st.awaiting)
           p.deliver(true);
@@ -332,13 +312,21 @@ public:
     proxies_ = ss.clients;
     ss.presence = presence_;
     gate_ = sys.spawn(gate_behavior, o_, std::move(proxies), presence_);
+    // CAF listens on loopback only; the relay takes the network's bytes.
+    auto inner = sys.middleman().publish(gate_, 0, "127.0.0.1", true);
+    if (!inner)
+      throw std::runtime_error("cannot publish the gatekeeper on 127.0.0.1: " + sys.render(inner.error()));
     const auto& l = o_->listen;
-    auto port = sys.middleman().publish(gate_, l.port, l.host.empty() ? nullptr : l.host.c_str(), true);
-    if (!port)
-      throw std::runtime_error("cannot listen on " + l.host + ":" + std::to_string(l.port) + ": " +
-                               sys.render(port.error()));
+    try {
+      relay_ = std::make_unique<server_relay>(
+        l, o_->token, *inner, ss.initial_global.size() + max_frame_slack,
+        [](const std::string& m) { spdlog::info("{}", m); },
+        [](const std::string& m) { spdlog::warn("{}", m); });
+    } catch (const input_error& e) {
+      throw std::runtime_error(e.what());
+    }
     auto all = every_client(n);
-    address_ = (l.host.empty() ? "0.0.0.0" : l.host) + ":" + std::to_string(*port);
+    address_ = (l.host.empty() ? "0.0.0.0" : l.host) + ":" + std::to_string(relay_->port());
     std::cout << "fedq serve: listening on " << address_ << "; waiting up to " << o_->wait_s
               << " s for workers to host clients " << all << std::endl;
     caf::scoped_actor self{sys};
@@ -369,12 +357,14 @@ public:
     caf::anon_send_exit(gate_, caf::exit_reason::user_shutdown);
     for (const auto& p : proxies_)
       caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+    relay_.reset();
   }
 
 private:
   std::shared_ptr<const serve_options> o_;
   std::shared_ptr<actors::client_presence> presence_;
   caf::actor gate_;
+  std::unique_ptr<server_relay> relay_;
   std::vector<actors::client_actor> proxies_;
   std::string address_;
 };

@@ -9,6 +9,7 @@
 
 #include "compute/executor.hpp"
 #include "net/protocol.hpp"
+#include "net/relay.hpp"
 
 namespace fedq::net {
 
@@ -48,49 +49,43 @@ int run_worker(const worker_options& o, const build_fn& build) {
     }
   } stop{clients};
   const auto where = o.server.host + ":" + std::to_string(o.server.port);
+  worker_relay relay(o.server, o.token);
   auto fail = [&](const std::string& why) {
     std::cerr << "error: fedq worker (clients " << format_client_list(o.clients) << "): " << why << "\n";
     return 1;
   };
   bool joined_before = false;
   while (true) {
-    // 1. a connection, with backoff
+    // 1. a connection through the relay (which proves the token), with backoff
     auto give_up = steady::now() + ms(o.wait_s);
     double backoff = 0.2;
     caf::actor gate;
-    std::string last;
     while (true) {
-      auto g = sys.middleman().remote_actor(o.server.host, o.server.port);
+      auto g = sys.middleman().remote_actor("127.0.0.1", relay.port());
       if (g) {
         gate = *g;
         break;
       }
-      last = sys.render(g.error());
+      bool final = false;
+      auto why = relay.last_refusal(&final);
+      if (final)
+        return fail(why);
       if (steady::now() >= give_up)
         return fail("no fedq serve at " + where + " after " + std::to_string(int(o.wait_s)) +
-                    " s (" + last + ")");
+                    " s (" + (why.empty() ? sys.render(g.error()) : why) + ")");
       std::this_thread::sleep_for(ms(backoff));
       backoff = std::min(backoff * 2, 5.0);
     }
-    // 2. hello, auth, join
+    // 2. hello, join
     std::optional<refused> refusal;
     uint64_t session = 0;
     double heartbeat_s = 1;
     auto on_error = [&](bool final) {
       return [&, final](caf::error& e) { refusal = refused{actors::error_reason(sys, e), final}; };
     };
-    hello_msg hello{protocol_version, o.name, random_bytes(32)};
-    challenge_msg ch;
-    self->request(gate, std::chrono::seconds(30), hello_atom::value, hello)
-      .receive([&](challenge_msg& c) { ch = std::move(c); }, on_error(true));
-    if (!refusal && !proof_matches(o.token, "server", hello.nonce, ch.nonce, ch.proof))
-      refusal = refused{"the server at " + where + " did not prove that it holds the token "
-                        "(another secret in its --token-file, or not a fedq server)"};
     welcome_msg welcome;
-    if (!refusal)
-      self->request(gate, std::chrono::seconds(30), auth_atom::value, ch.nonce,
-                    proof(o.token, "worker", ch.nonce, hello.nonce), o.name)
-        .receive([&](welcome_msg& w) { welcome = std::move(w); }, on_error(true));
+    self->request(gate, std::chrono::seconds(30), hello_atom::value, hello_msg{protocol_version, o.name})
+      .receive([&](welcome_msg& w) { welcome = std::move(w); }, on_error(true));
     if (!refusal && !built.setup) {
       try {
         built = build(welcome.config_toml);
