@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
   serve->add_option("--token-file", sv.token_file,
                     "A file (mode 600) with the secret the workers must prove they hold (HMAC-SHA256 "
                     "challenge-response; the secret never crosses the wire). Needed to listen beyond loopback");
+  serve->add_option("--tls-cert", sv.tls_cert, "TLS: this server's certificate (PEM; its names must include the host workers dial)");
+  serve->add_option("--tls-key", sv.tls_key, "TLS: its private key (PEM)");
+  serve->add_option("--tls-ca", sv.tls_ca,
+                    "TLS: the CA (PEM) that signed every worker's certificate; others are refused");
   serve->add_flag("--insecure", sv.insecure,
                   "Listen beyond loopback without a token: anyone who reaches the port can join");
   serve->add_option("--wait-s", sv.wait_s, "Seconds to wait for every client to have a worker")
@@ -68,6 +72,9 @@ int main(int argc, char** argv) {
   worker->add_option("--connect", wk.connect, "The server's HOST:PORT")->required();
   worker->add_option("--clients", wk.clients, "The clients to host, e.g. 0-3,7")->required();
   worker->add_option("--token-file", wk.token_file, "The server's secret (a file of mode 600)");
+  worker->add_option("--tls-cert", wk.tls_cert, "TLS: this worker's certificate (PEM), signed by the server's CA");
+  worker->add_option("--tls-key", wk.tls_key, "TLS: its private key (PEM)");
+  worker->add_option("--tls-ca", wk.tls_ca, "TLS: the CA (PEM) that signed the server's certificate");
   worker->add_option("--threads", wk.threads, "Compute threads (default: one per core)");
   worker->add_option("--data-dir", wk.data_dir, "This machine's GLUE folder (sets data.dir)");
   worker->add_option("--checkpoint", wk.checkpoint,

@@ -24,6 +24,8 @@ int serve_command(const serve_args& args) {
         "--listen " + args.listen + " reaches beyond this machine: give --token-file (a secret "
         "both ends hold), or --insecure to let anyone who reaches the port join, receive the "
         "config and send updates");
+    so.tls = {args.tls_cert, args.tls_key, args.tls_ca};
+    net::check_tls_files(so.tls);
     if (args.wait_s <= 0 || args.heartbeat_s <= 0 || args.patience < 1)
       throw net::input_error("--wait-s and --heartbeat-s must be > 0, --patience >= 1");
   } catch (const net::input_error& e) {
@@ -56,6 +58,8 @@ int worker_command(const worker_args& args) {
     wo.clients = net::parse_client_list(args.clients);
     if (!args.token_file.empty())
       wo.token = net::read_token_file(args.token_file);
+    wo.tls = {args.tls_cert, args.tls_key, args.tls_ca};
+    net::check_tls_files(wo.tls);
     if (args.wait_s <= 0)
       throw net::input_error("--wait-s must be > 0");
   } catch (const net::input_error& e) {

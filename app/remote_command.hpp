@@ -12,6 +12,7 @@ struct serve_args {
   run_args run;              ///< config, --set, --out, --data-dir, --quiet
   std::string listen;        ///< HOST:PORT
   std::string token_file;
+  std::string tls_cert, tls_key, tls_ca;
   bool insecure = false;
   double wait_s = 120;
   double heartbeat_s = 1;
@@ -22,6 +23,7 @@ struct worker_args {
   std::string connect;       ///< HOST:PORT
   std::string clients;       ///< e.g. 0-3,7
   std::string token_file;
+  std::string tls_cert, tls_key, tls_ca;
   uint32_t threads = 0;
   std::string data_dir;      ///< sets data.dir here
   std::string checkpoint;    ///< sets model.checkpoint here

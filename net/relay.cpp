@@ -15,6 +15,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 namespace fedq::net {
 
 namespace {
@@ -25,16 +29,6 @@ constexpr int tick_ms = 200;            // how often blocked loops look at the s
 constexpr size_t max_pending = 64;      // preambles in progress at once; more are closed at once
 constexpr size_t basp_header = 32;      // CAF 0.17's BASP header; payload_len at bytes 4..7 (BE)
 
-struct fd_guard {
-  int fd = -1;
-  explicit fd_guard(int f = -1) : fd(f) {}
-  ~fd_guard() {
-    if (fd >= 0)
-      ::close(fd);
-  }
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-};
 
 /// Threads of a relay: a stop flag they poll, and a count the destructor waits on.
 struct threads {
@@ -80,12 +74,12 @@ bool wait_for(int fd, short events, steady::time_point deadline, const std::atom
   return false;
 }
 
-bool read_exact(int fd, void* buf, size_t n, steady::time_point deadline, const std::atomic<bool>& stop) {
-  auto* p = static_cast<char*>(buf);
+bool write_all(int fd, const void* buf, size_t n) {
+  auto* p = static_cast<const char*>(buf);
   while (n > 0) {
-    if (!wait_for(fd, POLLIN, deadline, stop))
-      return false;
-    auto r = ::recv(fd, p, n, 0);
+    auto r = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (r < 0 && errno == EINTR)
+      continue;
     if (r <= 0)
       return false;
     p += r;
@@ -94,12 +88,96 @@ bool read_exact(int fd, void* buf, size_t n, steady::time_point deadline, const 
   return true;
 }
 
-bool write_all(int fd, const void* buf, size_t n) {
-  auto* p = static_cast<const char*>(buf);
+std::string ssl_error() {
+  char buf[256] = "unknown error";
+  if (auto e = ERR_get_error())
+    ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+using ssl_ctx = std::shared_ptr<SSL_CTX>;
+
+ssl_ctx make_ctx(const tls_files& t, bool server) {
+  if (!t.on())
+    return nullptr;
+  ssl_ctx ctx(SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()), SSL_CTX_free);
+  if (!ctx)
+    throw input_error("TLS: " + ssl_error());
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), t.cert.c_str()) != 1)
+    throw input_error("--tls-cert " + t.cert + ": " + ssl_error());
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), t.key.c_str(), SSL_FILETYPE_PEM) != 1)
+    throw input_error("--tls-key " + t.key + ": " + ssl_error());
+  if (SSL_CTX_check_private_key(ctx.get()) != 1)
+    throw input_error("--tls-key " + t.key + " is not the key of --tls-cert " + t.cert);
+  if (SSL_CTX_load_verify_locations(ctx.get(), t.ca.c_str(), nullptr) != 1)
+    throw input_error("--tls-ca " + t.ca + ": " + ssl_error());
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  return ctx;
+}
+
+/// One end of a relayed connection: a socket, maybe with TLS on it.
+struct conn {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  explicit conn(int f = -1) : fd(f) {}
+  ~conn() {
+    if (ssl) {
+      SSL_shutdown(ssl);
+      SSL_free(ssl);
+    }
+    if (fd >= 0)
+      ::close(fd);
+  }
+  conn(const conn&) = delete;
+  conn& operator=(const conn&) = delete;
+
+  /// Starts TLS on the socket (accepting or connecting to `host`); "" or why not.
+  std::string start_tls(SSL_CTX* ctx, bool accept, const std::string& host) {
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (!accept) {
+      SSL_set_tlsext_host_name(ssl, host.c_str());
+      SSL_set1_host(ssl, host.c_str()); // the certificate must name the host dialled
+    }
+    timeval tv{10, 0}; // a stalled handshake gives up
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int r = accept ? SSL_accept(ssl) : SSL_connect(ssl);
+    if (r != 1) {
+      auto v = SSL_get_verify_result(ssl);
+      return v != X509_V_OK ? std::string("certificate: ") + X509_verify_cert_error_string(v)
+                            : ssl_error();
+    }
+    return "";
+  }
+  bool pending() const { return ssl && SSL_pending(ssl) > 0; }
+  ssize_t recv_some(char* b, size_t n) {
+    if (!ssl)
+      return ::recv(fd, b, n, 0);
+    int r = SSL_read(ssl, b, int(std::min<size_t>(n, 1 << 30)));
+    return r > 0 ? r : -1;
+  }
+  bool send_all(const char* b, size_t n) {
+    if (!ssl)
+      return write_all(fd, b, n);
+    while (n > 0) {
+      int r = SSL_write(ssl, b, int(std::min<size_t>(n, 1 << 30)));
+      if (r <= 0)
+        return false;
+      b += r;
+      n -= size_t(r);
+    }
+    return true;
+  }
+};
+
+bool read_exact(conn& c, void* buf, size_t n, steady::time_point deadline, const std::atomic<bool>& stop) {
+  auto* p = static_cast<char*>(buf);
   while (n > 0) {
-    auto r = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (r < 0 && errno == EINTR)
-      continue;
+    if (!c.pending() && !wait_for(c.fd, POLLIN, deadline, stop))
+      return false;
+    auto r = c.recv_some(p, n);
     if (r <= 0)
       return false;
     p += r;
@@ -223,19 +301,27 @@ struct frame_meter {
 
 /// Copies bytes both ways until either side closes or stop; `up` (a -> b)
 /// goes through the meter when it has a limit.
-void splice(int a, int b, frame_meter* up, const std::atomic<bool>& stop, const log_fn& warn,
+void splice(conn& a, conn& b, frame_meter* up, const std::atomic<bool>& stop, const log_fn& warn,
             const std::string& who) {
+  timeval none{0, 0};
+  for (int fd : {a.fd, b.fd})
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
   std::vector<char> buf(1 << 16);
+  conn* ends[2] = {&a, &b};
   while (!stop) {
-    pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
-    int r = ::poll(p, 2, tick_ms);
-    if (r < 0 && errno != EINTR)
-      return;
+    bool ready[2] = {a.pending(), b.pending()};
+    if (!ready[0] && !ready[1]) {
+      pollfd p[2] = {{a.fd, POLLIN, 0}, {b.fd, POLLIN, 0}};
+      int r = ::poll(p, 2, tick_ms);
+      if (r < 0 && errno != EINTR)
+        return;
+      for (int i = 0; i < 2; ++i)
+        ready[i] = (p[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    }
     for (int i = 0; i < 2; ++i) {
-      if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+      if (!ready[i])
         continue;
-      int from = i == 0 ? a : b, to = i == 0 ? b : a;
-      auto n = ::recv(from, buf.data(), buf.size(), 0);
+      auto n = ends[i]->recv_some(buf.data(), buf.size());
       if (n <= 0)
         return;
       if (i == 0 && up && !up->feed(buf.data(), size_t(n))) {
@@ -245,7 +331,7 @@ void splice(int a, int b, frame_meter* up, const std::atomic<bool>& stop, const 
                std::to_string(up->max_payload) + ")");
         return;
       }
-      if (!write_all(to, buf.data(), size_t(n)))
+      if (!ends[1 - i]->send_all(buf.data(), size_t(n)))
         return;
     }
   }
@@ -265,6 +351,7 @@ struct server_relay::state {
   uint16_t inner_port = 0;
   size_t max_frame = 0;
   log_fn info, warn;
+  ssl_ctx tls;
   nonce_book challenges;
   std::mutex book_m;
 };
@@ -286,18 +373,26 @@ struct pending_slot {
 };
 
 void serve_connection(const std::shared_ptr<server_relay::state>& s, int fd_in, const std::string& who) {
-  fd_guard fd(fd_in);
+  conn fd(fd_in);
   pending_slot slot{s->t};
   auto deadline = steady::now() + preamble_time;
   auto refuse = [&](uint8_t code, const std::string& why) {
     char head[3] = {char(code), char((why.size() >> 8) & 0xff), char(why.size() & 0xff)};
-    write_all(fd.fd, head, 3);
-    write_all(fd.fd, why.data(), why.size());
+    fd.send_all(head, 3);
+    fd.send_all(why.data(), why.size());
     if (s->warn)
       s->warn("refused a connection from " + who + ": " + why);
   };
+  if (s->tls) {
+    auto why = fd.start_tls(s->tls.get(), true, "");
+    if (!why.empty()) {
+      if (s->warn)
+        s->warn("refused a connection from " + who + ": TLS: " + why);
+      return;
+    }
+  }
   char hello[40];
-  if (!read_exact(fd.fd, hello, sizeof hello, deadline, s->t.stop) || std::memcmp(hello, magic, 4) != 0)
+  if (!read_exact(fd, hello, sizeof hello, deadline, s->t.stop) || std::memcmp(hello, magic, 4) != 0)
     return; // not a fedq worker (or too slow): closed without a word
   uint32_t protocol = get_u32(hello + 4);
   bytes worker_nonce(hello + 8, hello + 40), nonce;
@@ -313,8 +408,8 @@ void serve_connection(const std::shared_ptr<server_relay::state>& s, int fd_in, 
   std::memcpy(challenge + 8, nonce.data(), 32);
   std::memcpy(challenge + 40, server_proof.data(), 32);
   char answer[32];
-  bool ok = write_all(fd.fd, challenge, sizeof challenge) &&
-            read_exact(fd.fd, answer, sizeof answer, deadline, s->t.stop);
+  bool ok = fd.send_all(challenge, sizeof challenge) &&
+            read_exact(fd, answer, sizeof answer, deadline, s->t.stop);
   std::optional<bytes> issued;
   {
     std::lock_guard<std::mutex> lk(s->book_m);
@@ -327,26 +422,28 @@ void serve_connection(const std::shared_ptr<server_relay::state>& s, int fd_in, 
                        std::to_string(protocol_version) + ": run the same fedq version on both");
   if (!s->token.empty() && !proof_matches(s->token, "worker", nonce, *issued, bytes(answer, answer + 32)))
     return refuse(1, "wrong token: the worker's --token-file does not hold the server's secret");
-  fd_guard inner(connect_to("127.0.0.1", s->inner_port));
+  conn inner(connect_to("127.0.0.1", s->inner_port));
   if (inner.fd < 0)
     return refuse(3, "the server is shutting down");
   char okay[3] = {0, 0, 0};
-  if (!write_all(fd.fd, okay, 3))
+  if (!fd.send_all(okay, 3))
     return;
   no_delay(fd.fd);
   slot.release();
   if (s->info)
-    s->info("a worker connected from " + who + (s->token.empty() ? "" : " and proved the token"));
+    s->info("a worker connected from " + who + (s->token.empty() ? "" : ", proved the token") +
+            (s->tls ? ", over TLS with a certificate of the CA" : ""));
   frame_meter meter;
   meter.max_payload = s->max_frame;
-  splice(fd.fd, inner.fd, &meter, s->t.stop, s->warn, who);
+  splice(fd, inner, &meter, s->t.stop, s->warn, who);
 }
 
 } // namespace
 
 server_relay::server_relay(const endpoint& listen, std::string token, uint16_t inner_port,
-                           size_t max_frame, log_fn info, log_fn warn)
+                           size_t max_frame, log_fn info, log_fn warn, const tls_files& tls)
     : s_(std::make_shared<state>()) {
+  s_->tls = make_ctx(tls, true);
   s_->token = std::move(token);
   s_->inner_port = inner_port;
   s_->max_frame = max_frame;
@@ -393,6 +490,7 @@ struct worker_relay::state {
   uint16_t port = 0;
   endpoint server;
   std::string token;
+  ssl_ctx tls;
   mutable std::mutex m;
   std::string refusal;
   bool final = false;
@@ -407,11 +505,16 @@ struct worker_relay::state {
 namespace {
 
 void dial(const std::shared_ptr<worker_relay::state>& s, int local_in) {
-  fd_guard local(local_in);
+  conn local(local_in);
   auto where = s->server.host + ":" + std::to_string(s->server.port);
-  fd_guard remote(connect_to(s->server.host, s->server.port));
+  conn remote(connect_to(s->server.host, s->server.port));
   if (remote.fd < 0)
     return s->refused("cannot connect to " + where + ": " + std::strerror(errno), false);
+  if (s->tls) {
+    auto why = remote.start_tls(s->tls.get(), false, s->server.host);
+    if (!why.empty())
+      return s->refused("TLS with " + where + " failed: " + why, true);
+  }
   auto deadline = steady::now() + preamble_time;
   auto worker_nonce = random_bytes(32);
   char hello[40];
@@ -419,10 +522,19 @@ void dial(const std::shared_ptr<worker_relay::state>& s, int local_in) {
   put_u32(hello + 4, protocol_version);
   std::memcpy(hello + 8, worker_nonce.data(), 32);
   char challenge[72];
-  if (!write_all(remote.fd, hello, sizeof hello) ||
-      !read_exact(remote.fd, challenge, sizeof challenge, deadline, s->t.stop) ||
-      std::memcmp(challenge, magic, 4) != 0)
-    return s->refused(where + " did not answer as a fedq serve does", false);
+  bool answered = remote.send_all(hello, sizeof hello) &&
+                  read_exact(remote, challenge, 4, deadline, s->t.stop);
+  if (!answered && s->tls) // TLS 1.3: the server checks our certificate after the handshake
+    return s->refused("TLS with " + where + ": the server refused this worker's certificate (" +
+                      ssl_error() + ")", true);
+  if (answered && !s->tls && (challenge[0] == 0x15 || challenge[0] == 0x16))
+    return s->refused("the server at " + where + " speaks TLS: give --tls-cert, --tls-key and --tls-ca", true);
+  if (!answered || std::memcmp(challenge, magic, 4) != 0 ||
+      !read_exact(remote, challenge + 4, sizeof challenge - 4, deadline, s->t.stop))
+    return s->refused(where + " did not answer as a fedq serve does" +
+                        std::string(s->tls ? "" : " (if it runs with --tls-cert, give this worker "
+                                                  "--tls-cert, --tls-key and --tls-ca)"),
+                      false);
   bytes nonce(challenge + 8, challenge + 40), server_proof(challenge + 40, challenge + 72);
   if (!s->token.empty() && !proof_matches(s->token, "server", worker_nonce, nonce, server_proof))
     return s->refused("the server at " + where + " did not prove that it holds the token "
@@ -430,24 +542,25 @@ void dial(const std::shared_ptr<worker_relay::state>& s, int local_in) {
   auto mine = proof(s->token, "worker", nonce, worker_nonce);
   mine.resize(32, 0);
   char status[3];
-  if (!write_all(remote.fd, mine.data(), 32) ||
-      !read_exact(remote.fd, status, 3, deadline, s->t.stop))
+  if (!remote.send_all(mine.data(), 32) ||
+      !read_exact(remote, status, 3, deadline, s->t.stop))
     return s->refused(where + " closed the connection during the handshake", false);
   if (status[0] != 0) {
     size_t n = (size_t(uint8_t(status[1])) << 8) | uint8_t(status[2]);
     std::string why(n, '\0');
-    read_exact(remote.fd, why.data(), n, deadline, s->t.stop);
+    read_exact(remote, why.data(), n, deadline, s->t.stop);
     return s->refused("refused by the server at " + where + ": " + why, status[0] != 3);
   }
   s->refused("", false);
   no_delay(local.fd);
-  splice(local.fd, remote.fd, nullptr, s->t.stop, {}, where);
+  splice(local, remote, nullptr, s->t.stop, {}, where);
 }
 
 } // namespace
 
-worker_relay::worker_relay(const endpoint& server, std::string token)
+worker_relay::worker_relay(const endpoint& server, std::string token, const tls_files& tls)
     : s_(std::make_shared<state>()) {
+  s_->tls = make_ctx(tls, false);
   s_->server = server;
   s_->token = std::move(token);
   s_->listen_fd = listen_on(endpoint{"127.0.0.1", 0}, s_->port);
@@ -476,6 +589,13 @@ std::string worker_relay::last_refusal(bool* final) const {
   if (final)
     *final = s_->final;
   return s_->refusal;
+}
+
+void check_tls_files(const tls_files& t) {
+  int given = !t.cert.empty() + !t.key.empty() + !t.ca.empty();
+  if (given != 0 && given != 3)
+    throw input_error("--tls-cert, --tls-key and --tls-ca go together: give all three or none");
+  make_ctx(t, true);
 }
 
 } // namespace fedq::net

@@ -321,7 +321,7 @@ public:
       relay_ = std::make_unique<server_relay>(
         l, o_->token, *inner, ss.initial_global.size() + max_frame_slack,
         [](const std::string& m) { spdlog::info("{}", m); },
-        [](const std::string& m) { spdlog::warn("{}", m); });
+        [](const std::string& m) { spdlog::warn("{}", m); }, o_->tls);
     } catch (const input_error& e) {
       throw std::runtime_error(e.what());
     }

@@ -9,12 +9,14 @@
 
 #include "actors/experiment.hpp"
 #include "net/protocol.hpp"
+#include "net/relay.hpp"
 
 namespace fedq::net {
 
 struct serve_options {
   endpoint listen;
   std::string token;           ///< empty: no authentication (loopback only)
+  tls_files tls;               ///< TLS between the relays, when on
   double wait_s = 120;         ///< for every client to have a worker before round 0
   double heartbeat_s = 1;
   uint32_t patience = 3;       ///< missed heartbeats before a worker is given up

@@ -49,7 +49,7 @@ int run_worker(const worker_options& o, const build_fn& build) {
     }
   } stop{clients};
   const auto where = o.server.host + ":" + std::to_string(o.server.port);
-  worker_relay relay(o.server, o.token);
+  worker_relay relay(o.server, o.token, o.tls);
   auto fail = [&](const std::string& why) {
     std::cerr << "error: fedq worker (clients " << format_client_list(o.clients) << "): " << why << "\n";
     return 1;

@@ -12,6 +12,7 @@
 
 #include "actors/experiment.hpp"
 #include "net/handshake.hpp"
+#include "net/relay.hpp"
 
 namespace fedq::net {
 
@@ -19,6 +20,7 @@ struct worker_options {
   endpoint server;
   std::vector<uint32_t> clients;
   std::string token;        ///< empty: none (the server must not want one)
+  tls_files tls;            ///< TLS to the server, when on
   uint32_t threads = 0;     ///< compute threads; 0: one per core
   double wait_s = 60;       ///< for the server, at start and after a lost connection
   std::string name;         ///< for the server's logs

@@ -173,3 +173,36 @@ print("flood sent", sent)
   auto summary = json::parse(read_text(ws / "runs/net/summary.json"));
   CHECK(summary.at("rounds") == 10);
 }
+
+TEST_CASE("with TLS on, workers with certificates of the CA run the whole run; another CA's certificate and a worker without TLS are refused") {
+  workspace ws("serve-tls");
+  // the README's commands: a CA, a server certificate naming the host, a worker certificate
+  auto certs = ws.run(
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 365 -subj '/CN=fedq CA' 2>/dev/null &&\n"
+    "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=fedq server' 2>/dev/null &&\n"
+    "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > server.ext &&\n"
+    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 365 -extfile server.ext 2>/dev/null &&\n"
+    "openssl req -newkey rsa:2048 -nodes -keyout worker.key -out worker.csr -subj '/CN=fedq worker' 2>/dev/null &&\n"
+    "openssl x509 -req -in worker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out worker.pem -days 365 2>/dev/null &&\n"
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.pem -days 365 -subj '/CN=rogue' 2>/dev/null");
+  REQUIRE(certs.rc == 0);
+  const std::string tls = "--tls-cert worker.pem --tls-key worker.key --tls-ca ca.pem";
+  auto r = ws.run(start_serve("--out runs/tls --set run.rounds=4 --wait-s 60 --tls-cert server.pem "
+                              "--tls-key server.key --tls-ca ca.pem") +
+                  "build/fedq worker --connect 127.0.0.1:$P --clients 0-3 --tls-cert rogue.pem "
+                  "--tls-key rogue.key --tls-ca ca.pem; echo rogue=$?\n"
+                  "build/fedq worker --connect 127.0.0.1:$P --clients 0-3 --wait-s 2; echo plain=$?\n" +
+                  worker("0-3", "w1.log", tls) + worker("4-5", "w2.log", tls) + "\n" +
+                  wait_serve(240) + "cat serve.log");
+  INFO(r.all());
+  REQUIRE(r.rc == 0);
+  check_contains(r.out, "rogue=1");
+  check_contains(r.out, "plain=1");
+  check_contains(r.err, "the server refused this worker's certificate");
+  check_contains(r.err, "give this worker --tls-cert, --tls-key and --tls-ca");
+  check_contains(r.out, "refused a connection from 127.0.0.1:");
+  check_contains(r.out, "over TLS with a certificate of the CA");
+  check_contains(r.out, "serve=0");
+  auto summary = json::parse(read_text(ws / "runs/tls/summary.json"));
+  CHECK(summary.at("rounds") == 4);
+}
