@@ -46,6 +46,20 @@ struct experiment_setup {
 /// e.g. a test puts a proxy in front of a client.
 using rewire_fn = std::function<void(caf::actor_system&, server_setup&)>;
 
+/// A client's shard as the worker that holds it reports it, when the worker
+/// read it from its own file (the server never sees the examples).
+struct local_shard {
+  uint32_t client = 0;
+  uint32_t train = 0, test = 0;                        ///< examples
+  std::vector<uint32_t> train_labels, test_labels;     ///< per class (or score bin)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, local_shard& x) {
+  return f(caf::meta::type_name("local_shard"), x.client, x.train, x.test, x.train_labels,
+           x.test_labels);
+}
+
 /// Where a run's clients live when they are not spawned in its own process
 /// (fedq serve: in worker processes, over the network).
 class client_host {
@@ -60,6 +74,8 @@ public:
   /// The run is over (`how`: its summary, or why it failed); called after
   /// host() too when host() threw. Ends every actor it spawned.
   virtual void finish(caf::actor_system& sys, const std::string& how) = 0;
+  /// The shards workers read from their own files (known once host() returned).
+  virtual std::vector<local_shard> local_shards() const { return {}; }
 };
 
 /// What one client's actor holds, taken from a run's setup.

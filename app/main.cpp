@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
   worker->add_option("--checkpoint", wk.checkpoint,
                      "This machine's copy of the backbone checkpoint folder (sets model.checkpoint; "
                      "its files must have the server's sha256)");
+  worker->add_option("--data", wk.data_file,
+                     "A TSV file in the task's format (GLUE's columns) that becomes the one client's "
+                     "shard; its examples never leave this machine")
+    ->check(CLI::ExistingFile);
   worker->add_option("--wait-s", wk.wait_s, "Seconds to keep trying to reach the server")
     ->capture_default_str();
   worker->add_option("--name", wk.name, "A name for the server's logs (default: host/pid)");

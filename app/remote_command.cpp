@@ -1,6 +1,8 @@
 #include "app/remote_command.hpp"
 
+#include <algorithm>
 #include <iostream>
+#include <random>
 
 #include <unistd.h>
 
@@ -8,6 +10,8 @@
 
 #include "app/config.hpp"
 #include "app/run_output.hpp"
+#include "data/glue.hpp"
+#include "data/partition.hpp"
 #include "net/serve.hpp"
 #include "net/worker.hpp"
 
@@ -50,6 +54,35 @@ int serve_command(const serve_args& args) {
   });
 }
 
+actors::local_shard use_local_file(actors::experiment_setup& setup, uint32_t client,
+                                   const std::string& path, double test_fraction) {
+  const auto& task = setup.task.train.name;
+  if (setup.task.train.name == "synthetic")
+    throw config_error("--data " + path + ": a local file needs a GLUE task (data.task), not the synthetic one");
+  if (client >= setup.shards.size())
+    throw config_error("--data: client " + std::to_string(client) + " does not exist");
+  auto rows = data::read_glue_tsv(data::glue_task_spec(task), path).items;
+  if (rows.empty())
+    throw data::data_error(path + ": no rows");
+  // Its rows join this worker's copy of the training set; the client's shard points at them.
+  auto& items = setup.task.train.items;
+  std::vector<uint32_t> idx(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    idx[i] = static_cast<uint32_t>(items.size());
+    items.push_back(std::move(rows[i]));
+  }
+  std::mt19937_64 rng(setup.server.seed ^ (0x9e3779b97f4a7c15ULL * (client + 1)));
+  std::shuffle(idx.begin(), idx.end(), rng);
+  auto test = idx.size() > 1 ? static_cast<size_t>(idx.size() * test_fraction) : 0;
+  auto& shard = setup.shards.at(client);
+  shard.test.assign(idx.begin(), idx.begin() + long(test));
+  shard.train.assign(idx.begin() + long(test), idx.end());
+  setup.server.clients.at(client).samples = static_cast<uint32_t>(shard.train.size());
+  auto h_train = data::strata_histogram(setup.task.train, setup.partition.score_bins, {shard.train});
+  auto h_test = data::strata_histogram(setup.task.train, setup.partition.score_bins, {shard.test});
+  return {client, uint32_t(shard.train.size()), uint32_t(shard.test.size()), h_train.at(0), h_test.at(0)};
+}
+
 int worker_command(const worker_args& args) {
   spdlog::set_level(args.quiet ? spdlog::level::warn : spdlog::level::info);
   net::worker_options wo;
@@ -77,11 +110,19 @@ int worker_command(const worker_args& args) {
     local.push_back("data.dir=\"" + args.data_dir + "\"");
   if (!args.checkpoint.empty())
     local.push_back("model.checkpoint=\"" + args.checkpoint + "\"");
-  return net::run_worker(wo, [local](const std::string& toml) {
+  if (!args.data_file.empty() && wo.clients.size() != 1) {
+    std::cerr << "error: --data " << args.data_file << " is one client's shard: give --clients one client\n";
+    return 2;
+  }
+  auto data_file = args.data_file;
+  auto client = wo.clients.front();
+  return net::run_worker(wo, [local, data_file, client](const std::string& toml) {
     net::worker_build b; // config_error and data_error are runtime_errors
     b.config_hash = config_hash(to_toml(parse_config(toml, "the server's config", {})));
-    b.setup = std::make_shared<actors::experiment_setup>(
-      make_setup(parse_config(toml, "the server's config", local)));
+    auto cfg = parse_config(toml, "the server's config", local);
+    b.setup = std::make_shared<actors::experiment_setup>(make_setup(cfg));
+    if (!data_file.empty())
+      b.local.push_back(use_local_file(*b.setup, client, data_file, cfg.data.test_fraction));
     return b;
   });
 }

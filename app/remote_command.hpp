@@ -27,10 +27,18 @@ struct worker_args {
   uint32_t threads = 0;
   std::string data_dir;      ///< sets data.dir here
   std::string checkpoint;    ///< sets model.checkpoint here
+  std::string data_file;     ///< --data: the one client's shard, from this machine's file
   double wait_s = 60;
   std::string name;
   bool quiet = false;
 };
+
+/// Makes `path` (a TSV file in the task's format) client `client`'s shard in
+/// this worker's copy of the setup: its rows, shuffled by the seed, split
+/// by test_fraction into training and held-out examples. Returns what the
+/// server is told of it (counts only). Throws config_error or data_error.
+actors::local_shard use_local_file(actors::experiment_setup& setup, uint32_t client,
+                                   const std::string& path, double test_fraction);
 
 /// Exit codes as fedq run's: 0 ok, 1 the run failed, 2 bad input.
 int serve_command(const serve_args& args);

@@ -93,6 +93,8 @@ int run_command(const run_args& args, const host_factory& make_host) {
               << setup.policy.name << ", " << actors::clock_name(so.clock) << " clock, seed "
               << so.seed << "\n";
     auto summary = actors::run_experiment(setup, &out, control);
+    if (host && !host->local_shards().empty())
+      out.write_partition(setup, host->local_shards());
     out.write_summary(summary, so.target, mode, setup.policy.name, so.seed);
     compute::write_peft_adapter(setup.model, serialization::decode(summary.final_global),
                                 (out.dir() / "adapter").string());

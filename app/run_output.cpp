@@ -162,7 +162,8 @@ void run_output::write_summary(const actors::run_summary& s, double target, cons
   std::ofstream(dir_ / "summary.json") << j.dump(2) << '\n';
 }
 
-void run_output::write_partition(const actors::experiment_setup& s) {
+void run_output::write_partition(const actors::experiment_setup& s,
+                                 const std::vector<actors::local_shard>& local) {
   uint32_t score_bins = s.partition.score_bins;
   std::vector<std::vector<uint32_t>> train, test;
   for (const auto& sh : s.shards) {
@@ -174,12 +175,22 @@ void run_output::write_partition(const actors::experiment_setup& s) {
   json clients = json::array();
   for (size_t c = 0; c < s.shards.size(); ++c) {
     const auto& info = s.server.clients.at(c);
-    clients.push_back({{"client", info.id},
-                       {"tier", tiers_.at(info.tier)},
-                       {"train", s.shards[c].train.size()},
-                       {"test", s.shards[c].test.size()},
-                       {"train_labels", h_train[c]},
-                       {"test_labels", h_test[c]}});
+    json entry{{"client", info.id},
+               {"tier", tiers_.at(info.tier)},
+               {"train", s.shards[c].train.size()},
+               {"test", s.shards[c].test.size()},
+               {"train_labels", h_train[c]},
+               {"test_labels", h_test[c]}};
+    for (const auto& l : local)
+      if (l.client == info.id)
+        entry = {{"client", info.id},
+                 {"tier", tiers_.at(info.tier)},
+                 {"train", l.train},
+                 {"test", l.test},
+                 {"train_labels", l.train_labels},
+                 {"test_labels", l.test_labels},
+                 {"source", "its worker's own file (fedq worker --data); the server never read it"}};
+    clients.push_back(std::move(entry));
   }
   bool regression = s.task.train.kind == data::task_kind::regression;
   json j{{"task", s.task.train.name},

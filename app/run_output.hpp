@@ -25,7 +25,9 @@ public:
 
   void write_config(const std::string& toml_text);
   /// Per client: tier, train and test counts, label (or score-bin) histograms.
-  void write_partition(const actors::experiment_setup& s);
+  /// `local`: clients whose shard is their worker's own file (counts only).
+  void write_partition(const actors::experiment_setup& s,
+                       const std::vector<actors::local_shard>& local = {});
   /// Also records what is not in run_summary (target, mode, policy, seed).
   void write_summary(const actors::run_summary& s, double target, const std::string& mode,
                      const std::string& policy, uint64_t seed);

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <caf/io/all.hpp>
+
 namespace fedq::net {
 
 std::vector<file_digest> backbone_files(const std::string& checkpoint_dir, uint64_t seed) {
@@ -30,12 +32,20 @@ std::string describe_difference(const std::vector<file_digest>& server,
   return out;
 }
 
+void configure_network(caf::actor_system_config& cfg) {
+  cfg.load<caf::io::middleman>();
+  cfg.set("middleman.workers", 0);
+  register_types(cfg);
+}
+
 void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<file_digest>("fedq::file_digest");
   cfg.add_message_type<std::vector<file_digest>>("fedq::file_digests");
   cfg.add_message_type<std::vector<uint32_t>>("fedq::client_ids");
   cfg.add_message_type<actors::client_actor>("fedq::client_actor");
   cfg.add_message_type<std::vector<actors::client_actor>>("fedq::client_actors");
+  cfg.add_message_type<actors::local_shard>("fedq::local_shard");
+  cfg.add_message_type<std::vector<actors::local_shard>>("fedq::local_shards");
   cfg.add_message_type<hello_msg>("fedq::hello");
   cfg.add_message_type<welcome_msg>("fedq::welcome");
   cfg.add_message_type<join_msg>("fedq::join");

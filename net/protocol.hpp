@@ -13,6 +13,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/experiment.hpp"
 #include "actors/messages.hpp"
 #include "net/handshake.hpp"
 
@@ -45,6 +46,7 @@ struct join_msg {
   std::vector<file_digest> files;      ///< backbone_files of its checkpoint
   std::vector<uint32_t> clients;
   std::vector<actors::client_actor> handles;  ///< indexed like clients
+  std::vector<actors::local_shard> local;     ///< clients whose shard is the worker's own file
 };
 
 /// What a worker must share with the server about its backbone: the
@@ -56,8 +58,14 @@ std::vector<file_digest> backbone_files(const std::string& checkpoint_dir, uint6
 std::string describe_difference(const std::vector<file_digest>& server,
                                 const std::vector<file_digest>& worker);
 
-/// Registers the protocol's types (and the actors' ones) on either end.
+/// Registers the protocol's types on either end.
 void register_types(caf::actor_system_config& cfg);
+
+/// The network layer for fedq serve and fedq worker: CAF's middleman, the
+/// protocol's types, and messages decoded on the network thread (CAF's
+/// default decodes them on the actor scheduler, whose one thread the
+/// server's evaluation holds for seconds: heartbeats would wait there).
+void configure_network(caf::actor_system_config& cfg);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hello_msg& x) {
@@ -71,7 +79,7 @@ typename Inspector::result_type inspect(Inspector& f, welcome_msg& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, join_msg& x) {
   return f(caf::meta::type_name("join_msg"), x.session, x.config_hash, x.files, x.clients,
-           x.handles);
+           x.handles, x.local);
 }
 
 } // namespace fedq::net

@@ -20,6 +20,7 @@ using lost_atom = caf::atom_constant<caf::atom("lost")>;
 using await_atom = caf::atom_constant<caf::atom("await")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using finish_atom = caf::atom_constant<caf::atom("finish")>;
+using local_atom = caf::atom_constant<caf::atom("local")>;
 
 using clock = std::chrono::steady_clock;
 
@@ -125,6 +126,8 @@ struct gate_state {
   std::map<uint64_t, worker_entry> workers;   // joined, by session
   std::vector<uint64_t> host_of;              // per client: its worker's session, 0: none
   std::vector<caf::response_promise> awaiting;
+  std::map<uint32_t, actors::local_shard> local;  // shards workers read from their own files
+  bool started = false;   // every client had a worker once: the rounds began
   bool finished = false;
 
   bool all_hosted() const {
@@ -221,6 +224,22 @@ caf::behavior gate_behavior(gate_ptr self, std::shared_ptr<const serve_options> 
         if (!j.handles[i] || j.handles[i].node() != sender->node())
           return refusal("client " + std::to_string(c) + "'s actor does not live in the worker");
       }
+      for (const auto& l : j.local) {
+        if (std::find(j.clients.begin(), j.clients.end(), l.client) == j.clients.end())
+          return refusal("a local shard for client " + std::to_string(l.client) + ", which the worker does not host");
+        auto it = st.local.find(l.client);
+        if (it != st.local.end() && (it->second.train != l.train || it->second.test != l.test))
+          return refusal("client " + std::to_string(l.client) + " joined before with a local shard of " +
+                         std::to_string(it->second.train) + " training examples; this one has " +
+                         std::to_string(l.train));
+        if (it == st.local.end() && st.started)
+          return refusal("client " + std::to_string(l.client) + " joined before with the partition's "
+                         "shard; the run cannot switch it to a local file");
+        if (l.train == 0)
+          return refusal("client " + std::to_string(l.client) + "'s local shard has no training example");
+      }
+      for (const auto& l : j.local)
+        st.local[l.client] = l;
       worker_entry w{name, caf::actor_cast<caf::actor>(sender), j.clients, clock::now()};
       self->monitor(w.agent);
       for (size_t i = 0; i < j.clients.size(); ++i) {
@@ -233,6 +252,7 @@ caf::behavior gate_behavior(gate_ptr self, std::shared_ptr<const serve_options> 
       auto what = "worker " + name + " joined with clients " + format_client_list(j.clients);
       spdlog::info("{}", what);
       if (st.all_hosted()) {
+        st.started = true;
         for (auto& p : st.awaiting)
           p.deliver(true);
         st.awaiting.clear();
@@ -246,7 +266,7 @@ caf::behavior gate_behavior(gate_ptr self, std::shared_ptr<const serve_options> 
       auto it = self->state.workers.find(session);
       if (it == self->state.workers.end()) { // given up (or never joined): ask it to join again
         if (!self->state.finished)
-          self->send(caf::actor_cast<caf::actor>(sender), join_atom::value);
+          self->send(caf::actor_cast<caf::actor>(sender), join_atom::value, session);
         return;
       }
       if (sender->node() == it->second.agent.node())
@@ -262,6 +282,12 @@ caf::behavior gate_behavior(gate_ptr self, std::shared_ptr<const serve_options> 
       for (auto s : silent)
         lose(self, s, "no heartbeat for " + std::to_string(st.o->heartbeat_s * st.o->patience) + " s");
       self->delayed_send(self, beat, check_atom::value);
+    },
+    [=](local_atom) {
+      std::vector<actors::local_shard> out;
+      for (const auto& [c, l] : self->state.local)
+        out.push_back(l);
+      return out;
     },
     [=](await_atom) -> caf::result<bool> {
       if (self->state.all_hosted())
@@ -297,8 +323,7 @@ public:
   explicit network_host(serve_options o) : o_(std::make_shared<const serve_options>(std::move(o))) {}
 
   void configure(caf::actor_system_config& cfg) override {
-    cfg.load<caf::io::middleman>();
-    register_types(cfg);
+    configure_network(cfg);
   }
 
   void host(caf::actor_system& sys, actors::server_setup& ss) override {
@@ -311,7 +336,8 @@ public:
     }
     proxies_ = ss.clients;
     ss.presence = presence_;
-    gate_ = sys.spawn(gate_behavior, o_, std::move(proxies), presence_);
+    // Its own thread: heartbeats are seen on time while the server evaluates.
+    gate_ = sys.spawn<caf::detached>(gate_behavior, o_, std::move(proxies), presence_);
     // CAF listens on loopback only; the relay takes the network's bytes.
     auto inner = sys.middleman().publish(gate_, 0, "127.0.0.1", true);
     if (!inner)
@@ -343,6 +369,15 @@ public:
                                " have no worker; start one with: fedq worker --connect " + address_ +
                                " --clients " + m + (o_->token.empty() ? "" : " --token-file FILE"));
     }
+    self->request(gate_, std::chrono::seconds(10), local_atom::value)
+      .receive([&](std::vector<actors::local_shard>& l) { local_ = std::move(l); },
+               [&](caf::error& e) { throw std::runtime_error(actors::error_reason(sys, e)); });
+    for (const auto& l : local_) { // its examples stay on the worker: weigh by its count, score it there only
+      ss.opts.clients.at(l.client).samples = l.train;
+      ss.eval.clients.at(l.client).items.clear();
+      std::cout << "fedq serve: client " << l.client << " trains on its worker's own file ("
+                << l.train << " training, " << l.test << " held-out examples)" << std::endl;
+    }
     std::cout << "fedq serve: every client has a worker; the rounds begin" << std::endl;
   }
 
@@ -357,14 +392,19 @@ public:
     caf::anon_send_exit(gate_, caf::exit_reason::user_shutdown);
     for (const auto& p : proxies_)
       caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+    gate_ = nullptr; // the actor system waits for the detached gate until its last handle is gone
+    proxies_.clear();
     relay_.reset();
   }
+
+  std::vector<actors::local_shard> local_shards() const override { return local_; }
 
 private:
   std::shared_ptr<const serve_options> o_;
   std::shared_ptr<actors::client_presence> presence_;
   caf::actor gate_;
   std::unique_ptr<server_relay> relay_;
+  std::vector<actors::local_shard> local_;
   std::vector<actors::client_actor> proxies_;
   std::string address_;
 };

@@ -31,9 +31,8 @@ struct refused {
 
 int run_worker(const worker_options& o, const build_fn& build) {
   caf::actor_system_config cfg;
-  cfg.load<caf::io::middleman>();
+  configure_network(cfg);
   actors::register_types(cfg);
-  register_types(cfg);
   cfg.set("scheduler.max-threads", 1);
   cfg.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system sys{cfg};
@@ -114,7 +113,7 @@ int run_worker(const worker_options& o, const build_fn& build) {
       heartbeat_s = welcome.heartbeat_s;
       join_msg j{session, built.config_hash,
                  backbone_files(built.setup->model.checkpoint, built.setup->model.seed), o.clients,
-                 clients};
+                 clients, built.local};
       self->request(gate, std::chrono::seconds(30), join_atom::value, j)
         .receive([&](const std::string& what) {
                    if (!o.quiet)
@@ -141,7 +140,9 @@ int run_worker(const worker_options& o, const build_fn& build) {
           reason = how;
           return true;
         },
-        [&](join_atom) { // the server gave this session up (no heartbeat): join again
+        [&](join_atom, uint64_t given_up) { // the server gave this session up (no heartbeat)
+          if (given_up != session)
+            return; // an older session's
           lost = true;
           reason = "the server gave this worker up";
         },

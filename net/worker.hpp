@@ -33,6 +33,7 @@ struct worker_options {
 struct worker_build {
   uint64_t config_hash = 0;
   std::shared_ptr<actors::experiment_setup> setup;
+  std::vector<actors::local_shard> local;  ///< shards read from this machine's own files
 };
 using build_fn = std::function<worker_build(const std::string& config_toml)>;
 

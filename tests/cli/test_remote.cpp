@@ -206,3 +206,31 @@ TEST_CASE("with TLS on, workers with certificates of the CA run the whole run; a
   auto summary = json::parse(read_text(ws / "runs/tls/summary.json"));
   CHECK(summary.at("rounds") == 4);
 }
+
+TEST_CASE("a worker's own --data file becomes its client's shard: partition.json has its counts, and the server never opens the file") {
+  workspace ws("serve-local-data");
+  ws.glue_slice("glue-slice", 300, 60);
+  // 41 rows of the worker's own file, kept in a folder only the worker is told of
+  REQUIRE(ws.run("mkdir -p worker-only && head -42 glue-slice/SST-2/train.tsv > worker-only/mine.tsv").rc == 0);
+  auto r = ws.run(
+    start_serve("--out runs/local --data-dir glue-slice --set data.task=sst2 --set run.rounds=2 "
+                "--set data.min_samples=4 --wait-s 60") +
+    worker("0-4", "w1.log", "--data-dir glue-slice") +
+    worker("5", "w2.log", "--data-dir glue-slice --data worker-only/mine.tsv") + "\n" +
+    wait_serve(240) + "cat serve.log w2.log");
+  INFO(r.all());
+  REQUIRE(r.rc == 0);
+  check_contains(r.out, "serve=0");
+  check_contains(r.out, "client 5 trains on its worker's own file (33 training, 8 held-out examples)");
+  auto partition = json::parse(read_text(ws / "runs/local/partition.json"));
+  const auto& c5 = partition.at("clients").at(5);
+  CHECK(c5.at("train") == 33);
+  CHECK(c5.at("test") == 8);
+  CHECK(c5.at("source").get<std::string>().find("never read it") != std::string::npos);
+  auto labels = c5.at("train_labels");
+  CHECK(labels.at(0).get<int>() + labels.at(1).get<int>() == 33);
+  // the server was told neither the file's name nor its folder
+  CHECK(read_text(ws / "runs/local/config.toml").find("worker-only") == std::string::npos);
+  auto summary = json::parse(read_text(ws / "runs/local/summary.json"));
+  CHECK(summary.at("rounds") == 2);
+}
