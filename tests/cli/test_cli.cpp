@@ -89,6 +89,19 @@ std::string short_form(const readme_command& c) {
 const std::string slice = "--data-dir glue-slice";
 const auto nothing = [](const workspace&) {};
 
+/// The README's TLS commands, in order (each test runs the ones before it first).
+const std::vector<std::string>& TLS_COMMANDS() {
+  static const std::vector<std::string> list = {
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 365 -subj /CN=fedq-ca",
+    "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=fedq-server",
+    "printf 'subjectAltName=DNS:server-host\\n' > server.ext",
+    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 365 -extfile server.ext",
+    "openssl req -newkey rsa:2048 -nodes -keyout worker.key -out worker.csr -subj /CN=fedq-worker",
+    "openssl x509 -req -in worker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out worker.pem -days 365",
+  };
+  return list;
+}
+
 const std::vector<readme_command>& README_COMMANDS() {
   static const std::vector<readme_command> list = {
     {"bash scripts/quickstart", "--budget-s 15", nothing,
@@ -103,6 +116,73 @@ const std::vector<readme_command>& README_COMMANDS() {
        CHECK(fs::exists(ws / "runs/quickstart/table.md"));
      }},
     {"bash scripts/test", "", nothing, {}, "it is this suite (.ci/run runs it)"},
+    {"openssl rand -hex 32 > fedq.token && chmod 600 fedq.token", "", nothing,
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(read_text(ws / "fedq.token").size() == 65);
+       CHECK((fs::status(ws / "fedq.token").permissions() & (fs::perms::group_all | fs::perms::others_all)) ==
+             fs::perms::none);
+     }},
+    {"build/fedq serve configs/quickstart.toml --listen 0.0.0.0:7300 --token-file fedq.token --out runs/net", "",
+     nothing, {}, "tests/cli/test_remote.cpp runs serve with two workers on 127.0.0.1"},
+    {"build/fedq worker --connect server-host:7300 --clients 0-3 --token-file fedq.token --threads 8", "", nothing,
+     {}, "tests/cli/test_remote.cpp runs the workers of a serve on 127.0.0.1"},
+    {"build/fedq worker --connect server-host:7300 --clients 4-5 --token-file fedq.token --threads 1", "", nothing,
+     {}, "tests/cli/test_remote.cpp runs the workers of a serve on 127.0.0.1"},
+    {TLS_COMMANDS()[0], "",
+     [](const workspace& ws) {
+       for (size_t k = 0; k < 0; ++k)
+         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
+     },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(fs::exists(ws / "ca.pem"));
+     }},
+    {TLS_COMMANDS()[1], "",
+     [](const workspace& ws) {
+       for (size_t k = 0; k < 1; ++k)
+         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
+     },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(fs::exists(ws / "server.csr"));
+     }},
+    {TLS_COMMANDS()[2], "",
+     [](const workspace& ws) {
+       for (size_t k = 0; k < 2; ++k)
+         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
+     },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(fs::exists(ws / "server.ext"));
+     }},
+    {TLS_COMMANDS()[3], "",
+     [](const workspace& ws) {
+       for (size_t k = 0; k < 3; ++k)
+         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
+     },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(fs::exists(ws / "server.pem"));
+     }},
+    {TLS_COMMANDS()[4], "",
+     [](const workspace& ws) {
+       for (size_t k = 0; k < 4; ++k)
+         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
+     },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(fs::exists(ws / "worker.csr"));
+     }},
+    {TLS_COMMANDS()[5], "",
+     [](const workspace& ws) {
+       for (size_t k = 0; k < 5; ++k)
+         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
+     },
+     [](const workspace& ws, const result& r) {
+       check_ok(r);
+       CHECK(fs::exists(ws / "worker.pem"));
+     }},
     {"build/fedq bench quickstart", "--seeds 1 --budget-s 10 --variants fedavg-lora,fedq,fedasync --no-plots",
      nothing,
      [](const workspace& ws, const result& r) {
