@@ -337,6 +337,22 @@ void splice(conn& a, conn& b, frame_meter* up, const std::atomic<bool>& stop, co
   }
 }
 
+/// Accepts connections on `listen_fd` in a thread of `t` until stop.
+void accept_loop(threads& t, int listen_fd, std::function<void(int, const sockaddr_storage&)> on_accept) {
+  t.start([&t, listen_fd, on_accept = std::move(on_accept)] {
+    while (!t.stop) {
+      pollfd p{listen_fd, POLLIN, 0};
+      if (::poll(&p, 1, tick_ms) <= 0)
+        continue;
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      int fd = ::accept(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len);
+      if (fd >= 0)
+        on_accept(fd, ss);
+    }
+  });
+}
+
 const char magic[4] = {'F', 'E', 'D', 'Q'};
 
 } // namespace
@@ -451,27 +467,17 @@ server_relay::server_relay(const endpoint& listen, std::string token, uint16_t i
   s_->warn = std::move(warn);
   s_->listen_fd = listen_on(listen, s_->port);
   auto s = s_;
-  s_->t.start([s] {
-    while (!s->t.stop) {
-      pollfd p{s->listen_fd, POLLIN, 0};
-      if (::poll(&p, 1, tick_ms) <= 0)
-        continue;
-      sockaddr_storage ss{};
-      socklen_t len = sizeof ss;
-      int fd = ::accept(s->listen_fd, reinterpret_cast<sockaddr*>(&ss), &len);
-      if (fd < 0)
-        continue;
-      {
-        std::lock_guard<std::mutex> lk(s->t.m);
-        if (s->t.pending >= max_pending) { // a flood: this one waits for no preamble
-          ::close(fd);
-          continue;
-        }
-        ++s->t.pending;
+  accept_loop(s->t, s->listen_fd, [s](int fd, const sockaddr_storage& ss) {
+    {
+      std::lock_guard<std::mutex> lk(s->t.m);
+      if (s->t.pending >= max_pending) { // a flood: this one waits for no preamble
+        ::close(fd);
+        return;
       }
-      auto who = peer_of(ss);
-      s->t.start([s, fd, who] { serve_connection(s, fd, who); });
+      ++s->t.pending;
     }
+    auto who = peer_of(ss);
+    s->t.start([s, fd, who] { serve_connection(s, fd, who); });
   });
 }
 
@@ -565,15 +571,8 @@ worker_relay::worker_relay(const endpoint& server, std::string token, const tls_
   s_->token = std::move(token);
   s_->listen_fd = listen_on(endpoint{"127.0.0.1", 0}, s_->port);
   auto s = s_;
-  s_->t.start([s] {
-    while (!s->t.stop) {
-      pollfd p{s->listen_fd, POLLIN, 0};
-      if (::poll(&p, 1, tick_ms) <= 0)
-        continue;
-      int fd = ::accept(s->listen_fd, nullptr, nullptr);
-      if (fd >= 0)
-        s->t.start([s, fd] { dial(s, fd); });
-    }
+  accept_loop(s->t, s->listen_fd, [s](int fd, const sockaddr_storage&) {
+    s->t.start([s, fd] { dial(s, fd); });
   });
 }
 

@@ -103,7 +103,8 @@ const std::vector<std::string>& TLS_COMMANDS() {
 }
 
 const std::vector<readme_command>& README_COMMANDS() {
-  static const std::vector<readme_command> list = {
+  static const std::vector<readme_command> list = [] {
+  std::vector<readme_command> l = {
     {"bash scripts/quickstart", "--budget-s 15", nothing,
      [](const workspace& ws, const result& r) {
        check_ok(r);
@@ -129,60 +130,6 @@ const std::vector<readme_command>& README_COMMANDS() {
      {}, "tests/cli/test_remote.cpp runs the workers of a serve on 127.0.0.1"},
     {"build/fedq worker --connect server-host:7300 --clients 4-5 --token-file fedq.token --threads 1", "", nothing,
      {}, "tests/cli/test_remote.cpp runs the workers of a serve on 127.0.0.1"},
-    {TLS_COMMANDS()[0], "",
-     [](const workspace& ws) {
-       for (size_t k = 0; k < 0; ++k)
-         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
-     },
-     [](const workspace& ws, const result& r) {
-       check_ok(r);
-       CHECK(fs::exists(ws / "ca.pem"));
-     }},
-    {TLS_COMMANDS()[1], "",
-     [](const workspace& ws) {
-       for (size_t k = 0; k < 1; ++k)
-         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
-     },
-     [](const workspace& ws, const result& r) {
-       check_ok(r);
-       CHECK(fs::exists(ws / "server.csr"));
-     }},
-    {TLS_COMMANDS()[2], "",
-     [](const workspace& ws) {
-       for (size_t k = 0; k < 2; ++k)
-         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
-     },
-     [](const workspace& ws, const result& r) {
-       check_ok(r);
-       CHECK(fs::exists(ws / "server.ext"));
-     }},
-    {TLS_COMMANDS()[3], "",
-     [](const workspace& ws) {
-       for (size_t k = 0; k < 3; ++k)
-         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
-     },
-     [](const workspace& ws, const result& r) {
-       check_ok(r);
-       CHECK(fs::exists(ws / "server.pem"));
-     }},
-    {TLS_COMMANDS()[4], "",
-     [](const workspace& ws) {
-       for (size_t k = 0; k < 4; ++k)
-         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
-     },
-     [](const workspace& ws, const result& r) {
-       check_ok(r);
-       CHECK(fs::exists(ws / "worker.csr"));
-     }},
-    {TLS_COMMANDS()[5], "",
-     [](const workspace& ws) {
-       for (size_t k = 0; k < 5; ++k)
-         REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
-     },
-     [](const workspace& ws, const result& r) {
-       check_ok(r);
-       CHECK(fs::exists(ws / "worker.pem"));
-     }},
     {"build/fedq bench quickstart", "--seeds 1 --budget-s 10 --variants fedavg-lora,fedq,fedasync --no-plots",
      nothing,
      [](const workspace& ws, const result& r) {
@@ -366,6 +313,20 @@ const std::vector<readme_command>& README_COMMANDS() {
        CHECK(r.out.find("model d=256 layers=4") != std::string::npos);
      }},
   };
+  // the README's TLS commands: each runs after the ones before it and writes its file
+  const char* writes[] = {"ca.pem", "server.csr", "server.ext", "server.pem", "worker.csr", "worker.pem"};
+  for (size_t i = 0; i < TLS_COMMANDS().size(); ++i)
+    l.push_back({TLS_COMMANDS()[i], "",
+                 [i](const workspace& ws) {
+                   for (size_t k = 0; k < i; ++k)
+                     REQUIRE(ws.run(TLS_COMMANDS()[k]).rc == 0);
+                 },
+                 [file = std::string(writes[i])](const workspace& ws, const result& r) {
+                   check_ok(r);
+                   CHECK(fs::exists(ws / file));
+                 }});
+  return l;
+  }();
   return list;
 }
 
