@@ -61,7 +61,7 @@ app::bench_suite two_variants() {
 
 } // namespace
 
-TEST_CASE("bench: a run's records are read up to the budget; time-to-target and scores at a time") {
+TEST_CASE("bench: a run's records are read up to the budget, with time-to-target and scores at a time") {
   auto d = temp_dir("read");
   auto r = app::read_bench_run(write_run(d / "a", {{10, 0.3}, {20, 0.6}, {30, 0.5}, {120, 0.9}}), 100);
   REQUIRE(r.curve.size() == 3);  // the record past the budget is not used

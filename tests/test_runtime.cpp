@@ -423,7 +423,7 @@ TEST_CASE("async (FedAsync): every update mixed in on arrival, stale ones past m
   CHECK(slow_used);
 }
 
-TEST_CASE("the deadline hit rate counts what the plan expected on time; all_on_time counts every participant") {
+TEST_CASE("the deadline hit rate counts what the plan expected on time, and all_on_time counts every participant") {
   actors::round_book book;
   actors::participant_record on_plan, planned_late;
   on_plan.client = 0;

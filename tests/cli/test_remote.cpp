@@ -46,7 +46,7 @@ void check_contains(const std::string& text, const std::string& part) {
 
 } // namespace
 
-TEST_CASE("fedq serve with two fedq workers (one of them the slow tier on 1 thread) reaches the target, late updates merged; a wrong token is refused") {
+TEST_CASE("fedq serve with two fedq workers (one of them the slow tier on 1 thread) reaches the target with late updates merged, and a wrong or missing token is refused") {
   workspace ws("serve-two-workers");
   ws.write("token", "0123456789abcdef0123456789abcdef\n");
   ws.write("other", "fedcba9876543210fedcba9876543210\n");
@@ -174,7 +174,7 @@ print("flood sent", sent)
   CHECK(summary.at("rounds") == 10);
 }
 
-TEST_CASE("with TLS on, workers with certificates of the CA run the whole run; another CA's certificate and a worker without TLS are refused") {
+TEST_CASE("with TLS on, workers with certificates of the CA run the whole run, and another CA's certificate or a worker without TLS is refused") {
   workspace ws("serve-tls");
   // the README's commands: a CA, a server certificate naming the host, a worker certificate
   auto certs = ws.run(

@@ -10,7 +10,7 @@
 
 using namespace fedq::net;
 
-TEST_CASE("HOST:PORT, [v6]:PORT and :PORT parse; anything else is refused with the form to use") {
+TEST_CASE("HOST:PORT, [v6]:PORT and :PORT parse, and anything else is refused with the form to use") {
   auto e = parse_endpoint("127.0.0.1:7300");
   CHECK(e.host == "127.0.0.1");
   CHECK(e.port == 7300);

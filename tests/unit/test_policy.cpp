@@ -298,7 +298,7 @@ TEST_CASE("hetlora gives each tier its rank and keeps a self-pruned rank") {
   CHECK(p->plan(in).clients[0].rank == 12);
 }
 
-TEST_CASE("no policy plans over a client's memory; a client with no fitting plan is skipped") {
+TEST_CASE("no policy plans over a client's memory, and a client with no fitting plan is skipped") {
   memory_model m;
   m.base_mb = {{"fp32", 4000}, {"bf16", 2200}, {"int8", 1300}, {"nf4", 900}};
   m.per_rank_mb = 100;
