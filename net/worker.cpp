@@ -21,12 +21,6 @@ std::chrono::milliseconds ms(double s) {
   return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
 }
 
-/// Why a join failed, and whether trying again can help.
-struct refused {
-  std::string why;
-  bool final = true;
-};
-
 } // namespace
 
 int run_worker(const worker_options& o, const build_fn& build) {
@@ -76,15 +70,13 @@ int run_worker(const worker_options& o, const build_fn& build) {
       backoff = std::min(backoff * 2, 5.0);
     }
     // 2. hello, join
-    std::optional<refused> refusal;
+    std::optional<std::string> refusal; // why the server refused the join: final
     uint64_t session = 0;
     double heartbeat_s = 1;
-    auto on_error = [&](bool final) {
-      return [&, final](caf::error& e) { refusal = refused{actors::error_reason(sys, e), final}; };
-    };
+    auto on_error = [&](caf::error& e) { refusal = actors::error_reason(sys, e); };
     welcome_msg welcome;
     self->request(gate, std::chrono::seconds(30), hello_atom::value, hello_msg{protocol_version, o.name})
-      .receive([&](welcome_msg& w) { welcome = std::move(w); }, on_error(true));
+      .receive([&](welcome_msg& w) { welcome = std::move(w); }, on_error);
     if (!refusal && !built.setup) {
       try {
         built = build(welcome.config_toml);
@@ -120,13 +112,10 @@ int run_worker(const worker_options& o, const build_fn& build) {
                      std::cout << "fedq worker: " << (joined_before ? "joined again: " : "") << what
                                << " at " << where << std::endl;
                  },
-                 on_error(true));
+                 on_error);
     }
-    if (refusal) {
-      if (refusal->final)
-        return fail("refused by the server at " + where + ": " + refusal->why);
-      continue;
-    }
+    if (refusal)
+      return fail("refused by the server at " + where + ": " + *refusal);
     joined_before = true;
     // 3. heartbeats until bye, a lost connection, or the server forgot us
     self->monitor(gate);
