@@ -85,6 +85,7 @@ void fields(experiment_config& c, F&& f) {
   f("train.prox_mu", c.train.prox_mu);
   f("train.logit_adjust", c.train.logit_adjust);
   f("train.freeze_a", c.train.freeze_a);
+  f("train.checkpointing", c.train.checkpointing);
 
   f("data.task", c.data.task);
   f("data.dir", c.data.dir);

@@ -235,43 +235,152 @@ void save_llama(const llama_weights& w, const std::string& dir) {
   std::ofstream(std::filesystem::path(dir) / "config.json") << llama_config_json(w.cfg);
 }
 
+namespace {
+
+/// What every decoder layer of one forward pass shares.
+struct layer_shared {
+  const llama_config* cfg;
+  int64_t B, T;
+  torch::Tensor cos, sin;  ///< rotary tables (T, head_dim)
+  torch::Tensor bias;      ///< additive attention mask (B, 1, T, T)
+  double lora_scale;
+};
+
+/// The tensors one decoder layer reads: its weights and its adapters
+/// (undefined where a module is not targeted).
+struct layer_args {
+  llama_weights::layer w;
+  std::array<torch::Tensor, 7> a, b;
+};
+
+torch::Tensor decoder_layer(const layer_shared& s, const layer_args& p, torch::Tensor x) {
+  const auto& c = *s.cfg;
+  const int64_t B = s.B, T = s.T, nh = c.num_attention_heads, nkv = c.num_key_value_heads,
+                hd = c.head_dim;
+  auto rope = [&](const torch::Tensor& t) { return t * s.cos + rotate_half(t) * s.sin; };
+  auto lin = [&](int m, const torch::Tensor& in) {
+    auto y = p.w.proj[size_t(m)].apply(in);
+    if (p.a[size_t(m)].defined())
+      y = y + s.lora_scale * torch::matmul(torch::matmul(in, p.a[size_t(m)].t()), p.b[size_t(m)].t());
+    return y;
+  };
+  auto h = rms_norm(x, p.w.attn_norm, c.rms_norm_eps);
+  auto q = rope(lin(0, h).view({B, T, nh, hd}).transpose(1, 2));   // (B, nh, T, hd)
+  auto k = rope(lin(1, h).view({B, T, nkv, hd}).transpose(1, 2));  // (B, nkv, T, hd)
+  auto v = lin(2, h).view({B, T, nkv, hd}).transpose(1, 2);
+  if (nkv != nh) {
+    k = k.repeat_interleave(nh / nkv, 1);
+    v = v.repeat_interleave(nh / nkv, 1);
+  }
+  auto att = torch::softmax(torch::matmul(q, k.transpose(2, 3)) / std::sqrt(double(hd)) + s.bias, -1);
+  auto ctx = torch::matmul(att, v).transpose(1, 2).reshape({B, T, nh * hd});
+  x = x + lin(3, ctx);
+  auto h2 = rms_norm(x, p.w.mlp_norm, c.rms_norm_eps);
+  return x + lin(6, torch::silu(lin(4, h2)) * lin(5, h2));
+}
+
+/// Every tensor of `p` that requires grad (adapters; when pretraining, the
+/// dense weights and norms too), in one fixed order.
+std::vector<torch::Tensor*> trainable(layer_args& p) {
+  std::vector<torch::Tensor*> out;
+  auto add = [&](torch::Tensor& t) {
+    if (t.defined() && t.requires_grad())
+      out.push_back(&t);
+  };
+  add(p.w.attn_norm);
+  add(p.w.mlp_norm);
+  for (size_t m = 0; m < 7; ++m) {
+    add(p.w.proj[m].dense);
+    add(p.w.proj[m].bias);
+    add(p.a[m]);
+    add(p.b[m]);
+  }
+  return out;
+}
+
+struct layer_closure : torch::CustomClassHolder {
+  layer_shared shared;
+  layer_args args;
+};
+
+/// Activation checkpointing of one decoder layer: the forward pass keeps
+/// only the layer's input; the backward pass runs the layer again with
+/// grad on and differentiates that. The layer's trainable tensors are
+/// inputs of the function, so that their gradients flow even where the
+/// layer's input needs none (the first layer's, under a frozen embedding).
+struct checkpointed_layer : torch::autograd::Function<checkpointed_layer> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               at::TensorList /*trainable, as held by the closure*/,
+                               const c10::intrusive_ptr<layer_closure>& cl) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["x_grad"] = x.requires_grad();
+    ctx->saved_data["closure"] = c10::IValue::make_capsule(cl);
+    return decoder_layer(cl->shared, cl->args, x);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    auto cl = c10::static_intrusive_pointer_cast<layer_closure>(ctx->saved_data["closure"].toCapsule());
+    bool x_grad = ctx->saved_data["x_grad"].toBool();
+    auto x = ctx->get_saved_variables()[0].detach().requires_grad_(x_grad);
+    layer_args args = cl->args;
+    auto params = trainable(args);
+    torch::autograd::variable_list wrt;
+    if (x_grad)
+      wrt.push_back(x);
+    for (auto* t : params) {
+      *t = t->detach().requires_grad_(true);
+      wrt.push_back(*t);
+    }
+    torch::Tensor y;
+    {
+      torch::AutoGradMode on(true);
+      y = decoder_layer(cl->shared, args, x);
+    }
+    auto g = torch::autograd::grad({y}, wrt, {grad[0]}, /*retain_graph=*/false, /*create_graph=*/false,
+                                   /*allow_unused=*/true);
+    torch::autograd::variable_list out;
+    out.push_back(x_grad ? g[0] : torch::Tensor());
+    out.insert(out.end(), g.begin() + (x_grad ? 1 : 0), g.end());
+    out.emplace_back();  // the closure
+    return out;
+  }
+};
+
+} // namespace
+
 torch::Tensor llama_hidden(const llama_weights& w, const lora_tensors* lora,
-                           const torch::Tensor& ids, const torch::Tensor& mask) {
+                           const torch::Tensor& ids, const torch::Tensor& mask, bool checkpoint) {
   const auto& c = w.cfg;
-  const int64_t B = ids.size(0), T = ids.size(1), nh = c.num_attention_heads,
-                nkv = c.num_key_value_heads, hd = c.head_dim;
+  const int64_t B = ids.size(0), T = ids.size(1);
   auto x = w.embed.index_select(0, ids.reshape({-1})).view({B, T, -1}).to(torch::kFloat32);
   auto pos = torch::arange(T, torch::kFloat32).to(ids.device());
   auto freqs = torch::outer(pos, w.inv_freq.to(ids.device()));     // (T, hd/2)
   auto emb = torch::cat({freqs, freqs}, -1);                        // (T, hd)
-  auto cos = emb.cos(), sin = emb.sin();
-  auto rope = [&](const torch::Tensor& t) { return t * cos + rotate_half(t) * sin; };
   // Additive mask: causal, and no attention to padding keys.
   auto causal = torch::ones({T, T}, torch::kBool).to(ids.device()).triu(1);
   auto blocked = causal.view({1, 1, T, T}).logical_or(mask.logical_not().view({B, 1, 1, T}));
-  auto bias = torch::zeros({B, 1, T, T}, x.options()).masked_fill(blocked, -1e9);
+  layer_shared s{&c, B, T, emb.cos(), emb.sin(),
+                 torch::zeros({B, 1, T, T}, x.options()).masked_fill(blocked, -1e9),
+                 lora ? lora->scale : 1.0};
+  checkpoint = checkpoint && torch::GradMode::is_enabled();
   for (size_t l = 0; l < w.layers.size(); ++l) {
-    const auto& L = w.layers[l];
-    auto lin = [&](int m, const torch::Tensor& in) {
-      auto y = L.proj[size_t(m)].apply(in);
-      if (lora && lora->a[l][size_t(m)].defined())
-        y = y + lora->scale *
-                  torch::matmul(torch::matmul(in, lora->a[l][size_t(m)].t()), lora->b[l][size_t(m)].t());
-      return y;
-    };
-    auto h = rms_norm(x, L.attn_norm, c.rms_norm_eps);
-    auto q = rope(lin(0, h).view({B, T, nh, hd}).transpose(1, 2));   // (B, nh, T, hd)
-    auto k = rope(lin(1, h).view({B, T, nkv, hd}).transpose(1, 2));  // (B, nkv, T, hd)
-    auto v = lin(2, h).view({B, T, nkv, hd}).transpose(1, 2);
-    if (nkv != nh) {
-      k = k.repeat_interleave(nh / nkv, 1);
-      v = v.repeat_interleave(nh / nkv, 1);
+    auto cl = c10::make_intrusive<layer_closure>();
+    cl->shared = s;
+    cl->args.w = w.layers[l];
+    if (lora) {
+      cl->args.a = lora->a[l];
+      cl->args.b = lora->b[l];
     }
-    auto att = torch::softmax(torch::matmul(q, k.transpose(2, 3)) / std::sqrt(double(hd)) + bias, -1);
-    auto ctx = torch::matmul(att, v).transpose(1, 2).reshape({B, T, nh * hd});
-    x = x + lin(3, ctx);
-    auto h2 = rms_norm(x, L.mlp_norm, c.rms_norm_eps);
-    x = x + lin(6, torch::silu(lin(4, h2)) * lin(5, h2));
+    auto params = trainable(cl->args);
+    if (!checkpoint || (params.empty() && !x.requires_grad())) {
+      x = decoder_layer(cl->shared, cl->args, x);
+      continue;
+    }
+    std::vector<torch::Tensor> held;
+    for (auto* t : params)
+      held.push_back(*t);
+    x = checkpointed_layer::apply(x, at::TensorList(held), cl);
   }
   return rms_norm(x, w.norm, c.rms_norm_eps);
 }

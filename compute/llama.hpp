@@ -69,8 +69,12 @@ void save_llama(const llama_weights& w, const std::string& dir);
 
 /// Final hidden states (B, T, hidden) for token ids (B, T) with a key mask
 /// (B, T; true on real tokens, padding on the right); causal attention.
+/// `checkpoint`: activation checkpointing of every decoder layer (while
+/// grad is on): each keeps only its input for the backward pass and runs
+/// again there; the gradients are the same, the activations' memory is one
+/// layer's instead of all.
 torch::Tensor llama_hidden(const llama_weights& w, const lora_tensors* lora,
-                           const torch::Tensor& ids, const torch::Tensor& mask);
+                           const torch::Tensor& ids, const torch::Tensor& mask, bool checkpoint = false);
 
 /// Next-token logits (B, T, vocab) from hidden states.
 torch::Tensor llama_lm_logits(const llama_weights& w, const torch::Tensor& hidden);

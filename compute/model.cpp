@@ -315,8 +315,9 @@ torch::Tensor task_loss(const model_options& o, const torch::Tensor& out, const 
   return torch::cross_entropy_loss(out, b.targets, {}, reduction);
 }
 
-torch::Tensor forward(const backbone::impl& bb, const adapter_tensors& ad, const token_batch& batch) {
-  auto hidden = llama_hidden(bb.w, &ad.lora, batch.ids, batch.mask);   // (B, T, h)
+torch::Tensor forward(const backbone::impl& bb, const adapter_tensors& ad, const token_batch& batch,
+                      bool checkpoint) {
+  auto hidden = llama_hidden(bb.w, &ad.lora, batch.ids, batch.mask, checkpoint);  // (B, T, h)
   torch::Tensor pooled;
   if (bb.opts.pooling == "last") {
     pooled = last_token(hidden, batch.mask);                             // (B, h)

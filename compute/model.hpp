@@ -96,6 +96,11 @@ struct train_options {
   /// FFA-LoRA: A stays at its shared initialization, only B (and the head)
   /// train, so the average of B A over clients is exact.
   bool freeze_a = false;
+  /// Activation checkpointing of the decoder layers (as QLoRA uses): the
+  /// backward pass runs each layer again instead of keeping its
+  /// activations, for less memory at the cost of about one more forward
+  /// pass per step. The gradients are the same.
+  bool checkpointing = false;
   /// libtorch threads of the training job (on the calling thread). The
   /// runtime's clients use 1 (their parallelism is the executor's); `fedq
   /// profile --threads` times more.

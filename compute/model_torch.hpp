@@ -48,6 +48,9 @@ torch::Tensor task_loss(const model_options& o, const torch::Tensor& out, const 
                         bool sum = false);
 
 /// Head outputs (B, classes): class logits, or (B, 1) regression scores.
-torch::Tensor forward(const backbone::impl& bb, const adapter_tensors& ad, const token_batch& batch);
+/// The task's outputs (B, classes); `checkpoint`: activation checkpointing
+/// of the decoder layers (llama_hidden).
+torch::Tensor forward(const backbone::impl& bb, const adapter_tensors& ad, const token_batch& batch,
+                      bool checkpoint = false);
 
 } // namespace fedq::compute

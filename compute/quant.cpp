@@ -63,17 +63,23 @@ torch::Tensor nf4_dequant_generic(const quantized_weight& w, const torch::Tensor
   return scaled.view({-1}).slice(0, 0, n).view({w.rows, w.cols});
 }
 
+/// The weight a quant_linear_fn node differentiates with: a copy (tensor
+/// handles), so that the node never outlives what it points to.
+struct held_weight : torch::CustomClassHolder {
+  explicit held_weight(quantized_weight q) : w(std::move(q)) {}
+  quantized_weight w;
+};
+
 struct quant_linear_fn : torch::autograd::Function<quant_linear_fn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               int64_t weight) {
-    ctx->saved_data["w"] = weight;
-    const auto& w = *reinterpret_cast<const quantized_weight*>(weight);
-    return torch::matmul(x, w.dequantize().t());
+                               const c10::intrusive_ptr<held_weight>& held) {
+    ctx->saved_data["w"] = c10::IValue::make_capsule(held);
+    return torch::matmul(x, held->w.dequantize().t());
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
-    const auto& w = *reinterpret_cast<const quantized_weight*>(ctx->saved_data["w"].toInt());
-    return {torch::matmul(grads[0], w.dequantize()), torch::Tensor()};
+    auto held = c10::static_intrusive_pointer_cast<held_weight>(ctx->saved_data["w"].toCapsule());
+    return {torch::matmul(grads[0], held->w.dequantize()), torch::Tensor()};
   }
 };
 
@@ -179,7 +185,7 @@ int64_t quantized_weight::bytes() const {
 
 torch::Tensor quant_linear(const torch::Tensor& x, const quantized_weight& w,
                            const torch::Tensor& bias) {
-  auto y = quant_linear_fn::apply(x, reinterpret_cast<int64_t>(&w));
+  auto y = quant_linear_fn::apply(x, c10::make_intrusive<held_weight>(w));
   return bias.defined() ? y + bias : y;
 }
 

@@ -135,7 +135,7 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
     for (uint32_t s = 0; s < steps; ++s) {
       auto b = s == 0 ? probe : draw();
       opt->zero_grad();
-      auto out = forward(bb, ad, b);
+      auto out = forward(bb, ad, b, t.checkpointing);
       if (log_prior.defined())
         out = out + t.logit_adjust * log_prior;
       auto loss = task_loss(bb.opts, out, b);

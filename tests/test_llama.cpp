@@ -146,3 +146,61 @@ TEST_CASE("a checkpoint whose weights hold NaN or infinity is refused naming the
                     Catch::Contains("'model.layers.1.mlp.down_proj.weight' holds 2 non-finite values"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("activation checkpointing gives the plain gradients, adapters and pretraining alike") {
+  compute::llama_config c;  // grouped-query attention: 4 heads over 2 key-value heads
+  c.attention_bias = true;
+  auto ids = torch::randint(0, c.vocab_size, {3, 9}, torch::kInt64);
+  auto mask = torch::ones({3, 9}, torch::kBool);
+  mask.index_put_({1, torch::indexing::Slice(5)}, false);  // padding on the right
+  auto weights = torch::randn({3, 9, int64_t(c.hidden_size)});
+  // The gradients of a loss of the hidden states, with or without checkpointing.
+  auto grads = [&](const compute::llama_weights& w, const compute::lora_tensors* lora,
+                   const std::vector<torch::Tensor>& wrt, bool checkpoint) {
+    auto loss = (compute::llama_hidden(w, lora, ids, mask, checkpoint) * weights).sum();
+    return torch::autograd::grad({loss}, wrt);
+  };
+  auto compare = [](const std::vector<torch::Tensor>& plain, const std::vector<torch::Tensor>& ck) {
+    REQUIRE(plain.size() == ck.size());
+    for (size_t i = 0; i < plain.size(); ++i) {
+      INFO("tensor " << i);
+      REQUIRE(ck[i].defined());
+      REQUIRE(plain[i].abs().max().item<double>() > 0);
+      double diff = (plain[i] - ck[i]).abs().max().item<double>(), scale = plain[i].abs().max().item<double>();
+      INFO("max diff " << diff << ", max " << scale);
+      REQUIRE(diff <= 1e-5 * (1 + scale));
+    }
+  };
+  SECTION("LoRA on a frozen nf4 backbone; A frozen on one module (FFA-LoRA)") {
+    auto w = compute::random_llama(c, 5, compute::weight_format::nf4);
+    compute::lora_tensors lora;
+    lora.scale = 2.0;
+    lora.a.resize(c.num_hidden_layers);
+    lora.b.resize(c.num_hidden_layers);
+    std::vector<torch::Tensor> wrt;
+    for (size_t l = 0; l < c.num_hidden_layers; ++l)
+      for (int m : {0, 2, 4, 6}) {
+        auto shape = compute::llama_module_shape(c, m);
+        lora.a[l][size_t(m)] = (0.1 * torch::randn({4, shape[1]})).requires_grad_(m != 6);
+        lora.b[l][size_t(m)] = (0.1 * torch::randn({shape[0], 4})).requires_grad_(true);
+        if (m != 6)
+          wrt.push_back(lora.a[l][size_t(m)]);
+        wrt.push_back(lora.b[l][size_t(m)]);
+      }
+    compare(grads(w, &lora, wrt, false), grads(w, &lora, wrt, true));
+  }
+  SECTION("pretraining: every dense weight, norm and the embedding") {
+    auto w = compute::random_llama(c, 6, compute::weight_format::fp32, false, /*trainable=*/true);
+    std::vector<torch::Tensor> wrt{w.embed, w.norm};
+    for (auto& L : w.layers) {
+      wrt.push_back(L.attn_norm);
+      wrt.push_back(L.mlp_norm);
+      for (auto& p : L.proj) {
+        wrt.push_back(p.dense);
+        if (p.bias.defined())
+          wrt.push_back(p.bias);
+      }
+    }
+    compare(grads(w, nullptr, wrt, false), grads(w, nullptr, wrt, true));
+  }
+}

@@ -6,9 +6,13 @@
 // kernel's high-water mark is reset (/proc/self/clear_refs) and the steps run;
 // the reported peak is VmHWM - baseline, so it holds the stored weights, the
 // adapter and optimizer state, and the step's activations and gradients.
+// Each format runs twice, without and with activation checkpointing
+// (train.checkpointing); the step time of each is timed after the peak, on
+// warm buffers, and reported as the checkpointed / plain ratio.
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -43,8 +47,9 @@ compute::model_options model(uint32_t d, uint32_t layers, const std::string& bit
   return o;
 }
 
-/// One format, in this process: prints "peak_mb weights_mb".
-int child(const std::string& bits, uint32_t d, uint32_t layers, uint32_t rank, uint32_t batch) {
+/// One format, in this process: prints "peak_mb weights_mb step_s".
+int child(const std::string& bits, bool checkpointing, uint32_t d, uint32_t layers, uint32_t rank,
+          uint32_t batch, uint32_t timed_steps) {
   auto task = data::synthetic_task(256, 16, 1);
   compute::use_one_thread();
   { // the runtime's one-time buffers (BLAS, thread pools) come before the baseline
@@ -64,8 +69,11 @@ int child(const std::string& bits, uint32_t d, uint32_t layers, uint32_t rank, u
   compute::reset_peak_rss();
   compute::train_options t;
   t.batch_size = batch;
+  t.checkpointing = checkpointing;
   compute::train_local(*bb, start, task.train.items, t, 3, 1);
-  std::cout << fmt::format("{:.2f} {:.2f}\n", status_mb("VmHWM") - base, weights);
+  double peak = status_mb("VmHWM") - base;
+  auto timed = compute::train_local(*bb, start, task.train.items, t, timed_steps, 2);
+  std::cout << fmt::format("{:.2f} {:.2f} {:.6f}\n", peak, weights, timed.seconds / timed_steps);
   return 0;
 }
 
@@ -74,35 +82,48 @@ int child(const std::string& bits, uint32_t d, uint32_t layers, uint32_t rank, u
 int main(int argc, char** argv) {
   fedq::compute::restart_with_fast_blas(argv);
   CLI::App app{"Peak memory of a training step per backbone format, ratios to fp32"};
-  uint32_t d = 512, layers = 4, rank = 16, batch = 8;
+  uint32_t d = 512, layers = 4, rank = 16, batch = 8, timed_steps = 5;
   std::string only;
+  bool checkpointing = false;
   app.add_option("--d-model", d, "Hidden size of the built-in model")->capture_default_str();
   app.add_option("--layers", layers, "Layers")->capture_default_str();
   app.add_option("--rank", rank, "LoRA rank (r_max 16)")->capture_default_str();
   app.add_option("--batch", batch, "Batch size (64 tokens each)")->capture_default_str();
+  app.add_option("--timed-steps", timed_steps, "Steps timed for the step time (after the peak's 3)")
+    ->capture_default_str();
   app.add_option("--child", only, "Internal: measure one format in this process");
+  app.add_flag("--checkpointing", checkpointing, "Internal: with activation checkpointing");
   CLI11_PARSE(app, argc, argv);
   if (!only.empty())
-    return child(only, d, layers, rank, batch);
+    return child(only, checkpointing, d, layers, rank, batch, std::max(1u, timed_steps));
 
   std::cout << fmt::format("built-in model d={} layers={} ffn={} | LoRA rank {} on q,k,v,o | batch {} x 64 "
-                           "tokens | 3 AdamW steps | one process per format, 1 thread\n\n",
-                           d, layers, d * 11 / 4, rank, batch);
-  std::cout << "| format | stored weights MB | step peak MB | peak / fp32 |\n|---|---:|---:|---:|\n";
+                           "tokens | 3 AdamW steps for the peak, {} more timed | one process per format "
+                           "and setting, 1 thread\n\n",
+                           d, layers, d * 11 / 4, rank, batch, timed_steps);
+  std::cout << "| format | stored weights MB | step peak MB | peak / fp32 | checkpointed peak MB | "
+               "checkpointed peak / fp32 | checkpointed step time / plain |\n|---|---:|---:|---:|---:|---:|---:|\n";
+  auto measure = [&](const std::string& bits, bool ck, double& peak, double& weights, double& step_s) {
+    auto cmd = fmt::format("'{}' --child {} --d-model {} --layers {} --rank {} --batch {} --timed-steps {}{}",
+                           argv[0], bits, d, layers, rank, batch, timed_steps, ck ? " --checkpointing" : "");
+    FILE* p = popen(cmd.c_str(), "r");
+    bool ok = p && std::fscanf(p, "%lf %lf %lf", &peak, &weights, &step_s) == 3;
+    if (p)
+      ok = pclose(p) == 0 && ok;
+    if (!ok)
+      std::cerr << "error: the measurement of " << bits << (ck ? " with checkpointing" : "") << " failed\n";
+    return ok;
+  };
   double fp32 = 0;
   for (std::string bits : {"fp32", "bf16", "int8", "nf4"}) {
-    auto cmd = fmt::format("'{}' --child {} --d-model {} --layers {} --rank {} --batch {}", argv[0], bits, d,
-                           layers, rank, batch);
-    FILE* p = popen(cmd.c_str(), "r");
-    double peak = -1, weights = -1;
-    if (!p || std::fscanf(p, "%lf %lf", &peak, &weights) != 2) {
-      std::cerr << "error: the measurement of " << bits << " failed\n";
+    double peak = -1, weights = -1, step = -1, ck_peak = -1, ck_weights = -1, ck_step = -1;
+    if (!measure(bits, false, peak, weights, step) || !measure(bits, true, ck_peak, ck_weights, ck_step))
       return 1;
-    }
-    pclose(p);
     if (bits == "fp32")
       fp32 = peak;
-    std::cout << fmt::format("| {} | {:.1f} | {:.1f} | {:.2f} |\n", bits, weights, peak, peak / fp32) << std::flush;
+    std::cout << fmt::format("| {} | {:.1f} | {:.1f} | {:.2f} | {:.1f} | {:.2f} | {:.2f} |\n", bits, weights, peak,
+                             peak / fp32, ck_peak, ck_peak / fp32, ck_step / step)
+              << std::flush;
   }
   return 0;
 }
