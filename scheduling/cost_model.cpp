@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string_view>
 
 namespace fedq::scheduling {
 
@@ -31,13 +32,14 @@ double bits_factor(const cost_options& c, const std::string& bits) {
 }
 
 double& bits_factor(cost_options& c, const std::string& bits) {
-  if (bits == "nf4")
+  std::string_view b = bits;  // (compares the length first: this runs per client per round)
+  if (b == "nf4")
     return c.nf4_factor;
-  if (bits == "int8")
+  if (b == "int8")
     return c.int8_factor;
-  if (bits == "bf16")
+  if (b == "bf16")
     return c.bf16_factor;
-  if (bits == "fp32")
+  if (b == "fp32")
     return c.fp32_factor;
   throw std::invalid_argument("unknown backbone format '" + bits + "' (known: nf4, int8, bf16, fp32)");
 }

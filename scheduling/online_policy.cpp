@@ -71,11 +71,19 @@ public:
         caps_[t * bits_.size() + b] =
           memory_cap_rank(est_.context(), client_view{0, t, 0, false, {}}, bits_[b], o_.r_min, o_.r_max);
 
+    tabulate(in);
+
     // 1. The deadline from the predicted times at the budget rank.
     auto budget_rank = static_cast<uint32_t>(std::lround(r_bar_));
-    std::vector<const client_view*> used;
-    std::vector<timer> timers;
-    std::vector<double> base;
+    auto& used = used_;
+    auto& timers = timers_;
+    auto& base = base_;
+    used.clear();
+    timers.clear();
+    base.clear();
+    used.reserve(in.clients.size());
+    timers.reserve(in.clients.size());
+    base.reserve(in.clients.size());
     for (const auto& c : in.clients) {
       timer tm{this, &in, &tiers.at(c.tier), est_.speed_of(c, o_.safety), c.tier};
       double best = std::numeric_limits<double>::infinity();
@@ -97,7 +105,9 @@ public:
     p.deadline_s = pace(base);
 
     // 2. Each client's largest plan that makes the deadline.
-    std::vector<choice> ch;
+    auto& ch = choices_;
+    ch.clear();
+    ch.reserve(timers.size());
     for (const auto& tm : timers)
       ch.push_back(choose(tm, p.deadline_s));
 
@@ -111,10 +121,12 @@ public:
             ch[i].steps = st;
             break;
           }
-    for (size_t i = 0; i < used.size(); ++i) {
-      const auto& bits = bits_[ch[i].bits];
-      auto w = work_for(in, ch[i].rank, ch[i].steps, bits);
-      p.clients.push_back({used[i]->id, ch[i].rank, ch[i].steps, est_.predict(*used[i], w), bits});
+    p.clients.reserve(used.size());
+    for (size_t i = 0; i < used.size(); ++i) { // the prediction without margin, est_.predict(c, work_for(...))
+      const auto& tm = timers[i];
+      p.clients.push_back({used[i]->id, ch[i].rank, ch[i].steps,
+                           tm.at(est_.speed_of(*used[i], 0), ch[i].rank, ch[i].steps, ch[i].bits),
+                           bits_[ch[i].bits]});
     }
     return p;
   }
@@ -129,20 +141,57 @@ private:
     const tier_profile* tier;
     duration_estimator::speed speed;
     uint32_t tier_id;
-    double operator()(uint32_t rank, uint32_t steps, size_t b) const {
+    double operator()(uint32_t rank, uint32_t steps, size_t b) const { return at(speed, rank, steps, b); }
+    /// duration_estimator::predict's formula, term for term, with the
+    /// client-independent terms from the plan's table where it has one.
+    double at(duration_estimator::speed s, uint32_t rank, uint32_t steps, size_t b) const {
+      if (pol->tabulated_ && rank < pol->ranks_ && steps < pol->steps_) {
+        size_t r = size_t(tier_id) * pol->ranks_ + rank;
+        return pol->compute_[(r * pol->bits_.size() + b) * pol->steps_ + steps] * s.compute +
+               2 * tier->latency_s + pol->data_[r] * s.transfer;
+      }
       uint64_t bytes = in->bytes_fixed + in->bytes_per_rank * rank;
-      return pol->est_.predict(*tier, speed, pol->factors_[b], rank, steps, in->tokens_per_step, bytes, bytes);
+      return pol->est_.predict(*tier, s, pol->factors_[b], rank, steps, in->tokens_per_step, bytes, bytes);
     }
     uint32_t cap(size_t b) const { return pol->caps_[tier_id * pol->bits_.size() + b]; }
   };
 
+  /// The parts of a prediction that depend on the tier and the plan but not
+  /// on the client (compute seconds by tier, rank, format and steps; data
+  /// seconds by tier and rank), computed once per plan the same way
+  /// predict() computes them, so that a prediction is bit for bit the same.
+  /// Only where the table is not much larger than the work it saves.
+  void tabulate(const plan_input& in) {
+    const auto& tiers = est_.context().tiers;
+    ranks_ = o_.r_max + 2;  // up to r_min + 1 > r_max when r_min == r_max
+    steps_ = o_.local_steps + 1;
+    size_t entries = tiers.size() * ranks_ * bits_.size() * steps_;
+    tabulated_ = entries <= 4096 + 16 * in.clients.size();
+    if (!tabulated_)
+      return;
+    compute_.resize(entries);
+    data_.resize(tiers.size() * ranks_);
+    const auto& cost = est_.context().cost;
+    for (size_t t = 0; t < tiers.size(); ++t)
+      for (uint32_t r = 0; r < ranks_; ++r) {
+        uint64_t bytes = in.bytes_fixed + in.bytes_per_rank * r;
+        data_[t * ranks_ + r] = data_seconds(tiers[t], bytes, bytes);
+        for (size_t b = 0; b < bits_.size(); ++b)
+          for (uint32_t st = 0; st < steps_; ++st)
+            compute_[((t * ranks_ + r) * bits_.size() + b) * steps_ + st] =
+              compute_seconds(cost, tiers[t], factors_[b], r, st, in.tokens_per_step);
+      }
+  }
+
   /// The deadline among the sorted predictions t_(k): at least the paced
   /// fraction q of clients, and beyond that the k that maximizes on-time
   /// clients per second, k / t_(k) (a later deadline must pay for itself).
-  double pace(std::vector<double> t) const {
-    std::sort(t.begin(), t.end());
+  /// (Reorders t: only the order from t_(k_min) on is needed.)
+  double pace(std::vector<double>& t) const {
     size_t n = t.size();
     size_t k_min = std::clamp<size_t>(static_cast<size_t>(std::ceil(q_ * n - 1e-9)), 1, n);
+    std::nth_element(t.begin(), t.begin() + (k_min - 1), t.end());
+    std::sort(t.begin() + k_min, t.end());
     size_t best = k_min;
     for (size_t k = k_min + 1; k <= n; ++k)
       if (k / t[k - 1] > best / t[best - 1])
@@ -286,6 +335,13 @@ private:
   std::vector<std::string> bits_;
   std::vector<double> factors_;  // cost factor of each of bits_
   std::vector<uint32_t> caps_;   // memory cap by (tier, format), for the plan being made
+  bool tabulated_ = false;       // tabulate(): the plan's client-independent terms
+  uint32_t ranks_ = 0, steps_ = 0;
+  std::vector<double> compute_, data_;
+  std::vector<const client_view*> used_;  // plan()'s scratch, kept to reuse its memory
+  std::vector<timer> timers_;
+  std::vector<double> base_;
+  std::vector<choice> choices_;
   double q_;
   double r_bar_;
   double dir_ = -1;  // first move: try a smaller rank (shorter rounds)

@@ -44,15 +44,16 @@ void duration_estimator::observe(const client_view& c) {
     return; // already learnt from this report
   const auto& tier = ctx_.tiers.at(c.tier);
   const auto& t = c.last;
-  work_item w{t.trained_rank ? t.trained_rank : t.rank, t.steps, t.tokens_per_step, t.bytes_down,
-              t.bytes_up, t.bits};
-  double comp = compute_seconds(ctx_.cost, tier, w), data = data_seconds(tier, w);
+  // (nominal_seconds of the work it reported, term for term, without copying it into a work_item)
+  uint32_t rank = t.trained_rank ? t.trained_rank : t.rank;
+  double comp = compute_seconds(ctx_.cost, tier, bits_factor(ctx_.cost, t.bits), rank, t.steps, t.tokens_per_step);
+  double data = data_seconds(tier, t.bytes_down, t.bytes_up);
   double rc, rt;
   if (t.compute_s > 0 || t.transfer_s > 0) {
     rc = comp > 0 ? t.compute_s / comp : 1.0;
     rt = data > 0 ? std::max(0.0, t.transfer_s - 2 * tier.latency_s) / data : 1.0;
   } else { // only the total is known
-    double nominal = nominal_seconds(ctx_.cost, tier, w);
+    double nominal = comp + (2 * tier.latency_s + data);
     if (nominal <= 0 || t.duration_s <= 0)
       return;
     rc = rt = t.duration_s / nominal;
