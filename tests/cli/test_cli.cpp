@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <functional>
 #include <map>
 #include <regex>
@@ -419,6 +420,28 @@ TEST_CASE("fedq run trains and exports every kind of task: 2-class, sentence pai
       auto partition = json::parse(read_text(ws / ("runs/" + k.task + "/partition.json")));
       CHECK(partition.at("task") == k.task);
     }
+  }
+}
+
+TEST_CASE("fedq run with train.checkpointing=true trains the same rounds as without it") {
+  workspace ws("checkpointing");
+  std::vector<std::vector<json>> rounds;
+  for (const char* on : {"false", "true"}) {
+    auto out = std::string("runs/checkpointing-") + on;
+    auto r = ws.run("build/fedq run configs/quickstart.toml --set run.rounds=2 --set train.checkpointing=" +
+                    std::string(on) + " --out " + out + " -q");
+    check_ok(r);
+    check_run_folder(ws, out, 2, 4);
+    rounds.emplace_back();
+    for (const auto& line : lines_of(read_text(ws / out / "rounds.jsonl")))
+      rounds.back().push_back(json::parse(line));
+  }
+  REQUIRE(rounds[0].size() == rounds[1].size());
+  for (size_t i = 0; i < rounds[0].size(); ++i) { // equal gradients up to float rounding
+    INFO("round " << i + 1);
+    CHECK(std::abs(rounds[0][i].at("score").get<double>() - rounds[1][i].at("score").get<double>()) < 1e-3);
+    CHECK(std::abs(rounds[0][i].at("train_loss").get<double>() - rounds[1][i].at("train_loss").get<double>()) <
+          1e-3);
   }
 }
 
