@@ -66,6 +66,17 @@ void workspace::glue_slice(const std::string& rel, size_t rows, size_t dev_rows)
   }
 }
 
+void workspace::shared_head(const std::string& rel, const std::string& source, size_t bytes) const {
+  auto path = fs::path(FEDQ_SHARED_DATA) / source;
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw std::runtime_error(path.string() + ": cannot read");
+  std::string text, line;
+  while (text.size() < bytes && std::getline(in, line))
+    text += line + "\n";
+  write(rel, text);
+}
+
 std::string tiny_pretrain_sets(const std::string& corpus) {
   return "--set 'corpus.sources=[\"" + corpus + "\"]' --set tokenizer.vocab_size=320 "
          "--set model.d_model=32 --set model.layers=1 --set model.heads=2 --set model.kv_heads=1 "

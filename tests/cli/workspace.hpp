@@ -38,6 +38,10 @@ public:
   /// none) and the `rows` lines after it of train.tsv (`dev_rows` of dev.tsv).
   void glue_slice(const std::string& rel, size_t rows, size_t dev_rows) const;
 
+  /// The first lines of ../shared/data/`source` in `rel`, whole lines up to
+  /// about `bytes` (the line that crosses `bytes` is the last one).
+  void shared_head(const std::string& rel, const std::string& source, size_t bytes) const;
+
   /// A templated corpus of short movie-review sentences in `rel`.
   void tiny_corpus(const std::string& rel) const;
 
