@@ -432,9 +432,7 @@ TEST_CASE("fedq run with train.checkpointing=true trains the same rounds as with
                     std::string(on) + " --out " + out + " -q");
     check_ok(r);
     check_run_folder(ws, out, 2, 4);
-    rounds.emplace_back();
-    for (const auto& line : lines_of(read_text(ws / out / "rounds.jsonl")))
-      rounds.back().push_back(json::parse(line));
+    rounds.push_back(rounds_of(ws, out));
   }
   REQUIRE(rounds[0].size() == rounds[1].size());
   for (size_t i = 0; i < rounds[0].size(); ++i) { // equal gradients up to float rounding
@@ -482,8 +480,8 @@ TEST_CASE("a tiny model pretrained on movie reviews learns SST-2 under Dirichlet
     positive += dev_lines[i].back() == '1';
   double majority = std::max(positive, dev - positive) / dev;
   std::vector<double> scores;
-  for (const auto& line : lines_of(read_text(ws / "runs/skew/rounds.jsonl")))
-    scores.push_back(json::parse(line).at("score").get<double>());
+  for (const auto& round : rounds_of(ws, "runs/skew"))
+    scores.push_back(round.at("score").get<double>());
   REQUIRE(scores.size() == 30);
   double last5 = 0;
   for (size_t i = scores.size() - 5; i < scores.size(); ++i)
@@ -581,12 +579,10 @@ struct run_files {
 
 run_files files_of(const workspace& ws, const std::string& dir) {
   run_files f;
-  std::istringstream lines(read_text(ws / (dir + "/rounds.jsonl")));
-  for (std::string line; std::getline(lines, line);) {
-    auto j = json::parse(line);
+  f.rounds = rounds_of(ws, dir);
+  for (auto& j : f.rounds) {
     j.erase("wall_s");
     j.erase("decision_us");
-    f.rounds.push_back(std::move(j));
   }
   f.summary = json::parse(read_text(ws / (dir + "/summary.json")));
   f.summary.erase("wall_s");

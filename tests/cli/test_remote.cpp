@@ -4,8 +4,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "tests/cli/workspace.hpp"
@@ -97,10 +95,7 @@ TEST_CASE("a worker killed with SIGKILL mid-round: its tasks fail as 'worker los
   CHECK(summary.at("rounds") == 6);
   CHECK(summary.at("failed").get<int>() >= 1);
   // every failure says why, and after the rejoin clients 0-3 train again
-  std::ifstream in(ws / "runs/net/rounds.jsonl");
-  std::vector<json> rounds;
-  for (std::string line; std::getline(in, line);)
-    rounds.push_back(json::parse(line));
+  auto rounds = rounds_of(ws, "runs/net");
   REQUIRE(rounds.size() == 6);
   int lost = 0;
   for (const auto& round : rounds)

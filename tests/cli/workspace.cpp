@@ -77,6 +77,14 @@ void workspace::shared_head(const std::string& rel, const std::string& source, s
   write(rel, text);
 }
 
+std::vector<nlohmann::json> rounds_of(const workspace& ws, const std::string& dir) {
+  std::istringstream lines(read_text(ws / (dir + "/rounds.jsonl")));
+  std::vector<nlohmann::json> rounds;
+  for (std::string line; std::getline(lines, line);)
+    rounds.push_back(nlohmann::json::parse(line));
+  return rounds;
+}
+
 std::string tiny_pretrain_sets(const std::string& corpus) {
   return "--set 'corpus.sources=[\"" + corpus + "\"]' --set tokenizer.vocab_size=320 "
          "--set model.d_model=32 --set model.layers=1 --set model.heads=2 --set model.kv_heads=1 "

@@ -6,6 +6,9 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace fedq::cli_test {
 
@@ -55,6 +58,9 @@ private:
 
 /// The whole text of a file ("" when it cannot be read).
 std::string read_text(const fs::path& p);
+
+/// Every line of `dir`/rounds.jsonl, parsed.
+std::vector<nlohmann::json> rounds_of(const workspace& ws, const std::string& dir);
 
 /// The pretraining settings of tiny_checkpoint, as --set arguments.
 std::string tiny_pretrain_sets(const std::string& corpus);
