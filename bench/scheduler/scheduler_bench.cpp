@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
     std::cout << "\n";
   }
 
+  if (instances == 0) {
+    std::cout << "\n2. P1 water-filling vs IPOPT: not run (--instances 0)\n";
+    return 0;
+  }
   std::cout << "\n2. P1 on the same instances: water-filling vs IPOPT\n\n";
   std::cout << "| N | instances | max rel. diff of optimum T | max diff of rounded T (in units of max b_n) "
                "| water-fill median us | IPOPT median us | IPOPT / water-fill | IPOPT iterations (min-max) | IPOPT status |\n";

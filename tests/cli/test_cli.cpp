@@ -143,7 +143,7 @@ const std::vector<readme_command>& README_COMMANDS() {
      [](const workspace& ws) { ws.tiny_checkpoint("models/pretrain-reviews"); },
      [](const workspace&, const result& r) {
        check_ok(r);
-       CHECK_THAT(r.out, Catch::Contains("every run's config is valid; 48 to run"));
+       CHECK_THAT(r.out, Catch::Contains("every run's config is valid; 72 to run"));
      }},
     {"bench/fuzz/run 600", "", nothing, {}, "scripts/test runs it, 20 s per target"},
     {"build/fedq run configs/quickstart.toml", "--set run.rounds=2", nothing,
