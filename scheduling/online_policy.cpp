@@ -16,6 +16,7 @@
 //     water level, and the time a trimmed rank frees goes back to steps.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <stdexcept>
@@ -25,6 +26,43 @@
 namespace fedq::scheduling {
 
 namespace {
+
+/// Sorts doubles ascending. Where all are non-negative (times are, unless a
+/// speed ratio is), their bits order as unsigned integers as their values
+/// do: an LSD radix sort of 8-bit digits that skips the digits every key
+/// shares (mostly the exponent's). Linear, where std::sort's comparisons
+/// were a quarter of a 10,000-client plan.
+void sort_times(double* first, double* last, std::vector<uint64_t>& scratch) {
+  size_t n = static_cast<size_t>(last - first);
+  if (n < 256) {
+    std::sort(first, last);
+    return;
+  }
+  scratch.resize(2 * n);
+  uint64_t* a = scratch.data();
+  uint64_t* b = a + n;
+  std::memcpy(a, first, n * sizeof(double));
+  uint64_t signs = 0;
+  for (size_t i = 0; i < n; ++i)
+    signs |= a[i];
+  if (signs >> 63) {
+    std::sort(first, last);
+    return;
+  }
+  for (int shift = 0; shift < 64; shift += 8) {
+    size_t count[257] = {};
+    for (size_t i = 0; i < n; ++i)
+      ++count[(a[i] >> shift & 0xff) + 1];
+    if (count[(a[0] >> shift & 0xff) + 1] == n)
+      continue;  // every key has this digit: the order stays
+    for (size_t d = 1; d < 257; ++d)
+      count[d] += count[d - 1];
+    for (size_t i = 0; i < n; ++i)
+      b[count[a[i] >> shift & 0xff]++] = a[i];
+    std::swap(a, b);
+  }
+  std::memcpy(first, a, n * sizeof(double));
+}
 
 struct choice {
   uint32_t rank = 0;
@@ -85,7 +123,7 @@ public:
     timers.reserve(in.clients.size());
     base.reserve(in.clients.size());
     for (const auto& c : in.clients) {
-      timer tm{this, &in, &tiers.at(c.tier), est_.speed_of(c, o_.safety), c.tier};
+      timer tm = timer_of(in, c);
       double best = std::numeric_limits<double>::infinity();
       for (size_t b = 0; b < bits_.size(); ++b) {
         uint32_t cap = tm.cap(b);
@@ -140,21 +178,35 @@ private:
     const plan_input* in;
     const tier_profile* tier;
     duration_estimator::speed speed;
-    uint32_t tier_id;
+    const double* compute;  // the tier's block of the plan's table; null without one
+    const double* data;     // the tier's row of data seconds
+    const uint32_t* caps;   // the tier's memory cap by format
+    double latency2;        // 2 * tier->latency_s
     double operator()(uint32_t rank, uint32_t steps, size_t b) const { return at(speed, rank, steps, b); }
     /// duration_estimator::predict's formula, term for term, with the
     /// client-independent terms from the plan's table where it has one.
     double at(duration_estimator::speed s, uint32_t rank, uint32_t steps, size_t b) const {
-      if (pol->tabulated_ && rank < pol->ranks_ && steps < pol->steps_) {
-        size_t r = size_t(tier_id) * pol->ranks_ + rank;
-        return pol->compute_[(r * pol->bits_.size() + b) * pol->steps_ + steps] * s.compute +
-               2 * tier->latency_s + pol->data_[r] * s.transfer;
-      }
+      if (compute && rank < pol->ranks_ && steps < pol->steps_)
+        return compute[(rank * pol->bits_.size() + b) * pol->steps_ + steps] * s.compute + latency2 +
+               data[rank] * s.transfer;
       uint64_t bytes = in->bytes_fixed + in->bytes_per_rank * rank;
       return pol->est_.predict(*tier, s, pol->factors_[b], rank, steps, in->tokens_per_step, bytes, bytes);
     }
-    uint32_t cap(size_t b) const { return pol->caps_[tier_id * pol->bits_.size() + b]; }
+    uint32_t cap(size_t b) const { return caps[b]; }
   };
+
+  timer timer_of(const plan_input& in, const client_view& c) const {
+    const auto& tier = est_.context().tiers.at(c.tier);
+    size_t t = c.tier;
+    return {this,
+            &in,
+            &tier,
+            est_.speed_of(c, o_.safety),
+            tabulated_ ? compute_.data() + t * ranks_ * bits_.size() * steps_ : nullptr,
+            tabulated_ ? data_.data() + t * ranks_ : nullptr,
+            caps_.data() + t * bits_.size(),
+            2 * tier.latency_s};
+  }
 
   /// The parts of a prediction that depend on the tier and the plan but not
   /// on the client (compute seconds by tier, rank, format and steps; data
@@ -186,16 +238,24 @@ private:
   /// The deadline among the sorted predictions t_(k): at least the paced
   /// fraction q of clients, and beyond that the k that maximizes on-time
   /// clients per second, k / t_(k) (a later deadline must pay for itself).
-  /// (Reorders t: only the order from t_(k_min) on is needed.)
-  double pace(std::vector<double>& t) const {
+  /// (Reorders t: only the order of the times that could win is needed. As
+  /// k <= n, t_(k) beats k_min / t_(k_min) only below n t_(k_min) / k_min;
+  /// the bound has a margin far above rounding, so the result is the one a
+  /// full sort gives.)
+  double pace(std::vector<double>& t) {
     size_t n = t.size();
     size_t k_min = std::clamp<size_t>(static_cast<size_t>(std::ceil(q_ * n - 1e-9)), 1, n);
     std::nth_element(t.begin(), t.begin() + (k_min - 1), t.end());
-    std::sort(t.begin() + k_min, t.end());
-    size_t best = k_min;
-    for (size_t k = k_min + 1; k <= n; ++k)
-      if (k / t[k - 1] > best / t[best - 1])
+    double bound = t[k_min - 1] * (static_cast<double>(n) / k_min) * (1 + 1e-9);
+    auto end = std::partition(t.begin() + k_min, t.end(), [bound](double x) { return x < bound; });
+    sort_times(t.data() + k_min, t.data() + (end - t.begin()), sort_scratch_);
+    size_t best = k_min, last = static_cast<size_t>(end - t.begin());
+    double best_ratio = best / t[best - 1];
+    for (size_t k = k_min + 1; k <= last; ++k)
+      if (double ratio = k / t[k - 1]; ratio > best_ratio) {
         best = k;
+        best_ratio = ratio;
+      }
     return t[best - 1];
   }
 
@@ -255,55 +315,89 @@ private:
   /// r_min plan when none does. (Rank first: on the quickstart it reached a
   /// higher final score than steps first at about the same time-to-target.)
   ///
-  /// Three shortcuts leave the result as the plain scan over every (steps,
-  /// format) would have it (tests/data/online_plans.txt holds it): a time
-  /// never falls with more steps, so if r_min does not fit at the fewest
-  /// steps it fits nowhere; a format whose cap fits is not looked at again
-  /// at fewer steps (its rank cannot grow); and once the rank is the
-  /// largest cap, nothing can beat it.
+  /// The result is the first (steps descending, format in order) whose
+  /// largest fitting rank is the maximum, as the plain scan over every
+  /// (steps, format) would have it (tests/data/online_plans.txt holds it).
+  /// A time never falls with more steps, so a format's rank is largest at
+  /// the fewest steps: that gives the maximum R directly, and the steps are
+  /// then the most at which R still fits, found with one lookup per step
+  /// count (a format that cannot reach R is not looked at again), as a time
+  /// never falls with a larger rank either.
   choice choose(const timer& tm, double deadline) const {
-    choice best;
-    double quickest = std::numeric_limits<double>::infinity();
-    choice fallback;
     const uint32_t fewest = std::max(1u, std::min(o_.min_steps, o_.local_steps));
-    uint32_t top_cap = 0;
-    bool fits_somewhere = tm.speed.compute < 0;  // a negative ratio would break monotonicity: scan all
+    if (tm.speed.compute < 0)  // a negative ratio would break monotonicity: scan all
+      return scan(tm, deadline, fewest);
+    uint32_t top = 0;           // the largest rank that fits anywhere
+    uint64_t reaches = 0;       // bit b: format b fits `top` at the fewest steps
     for (size_t b = 0; b < bits_.size(); ++b) {
-      top_cap = std::max(top_cap, tm.cap(b));
-      if (tm.cap(b) > 0 && !fits_somewhere)
-        fits_somewhere = tm(o_.r_min, fewest, b) <= deadline;
-    }
-    uint64_t at_cap = 0;  // bit b: format b already reached its cap
-    for (uint32_t steps = o_.local_steps; steps >= fewest; --steps) {
-      for (size_t b = 0; b < bits_.size(); ++b) {
-        uint32_t cap = tm.cap(b);
-        if (cap == 0 || (at_cap >> b & 1))
-          continue;
-        double at_min = tm(o_.r_min, steps, b);
-        if (steps == o_.local_steps && at_min < quickest) {
-          quickest = at_min;
-          fallback = {o_.r_min, steps, b, false};
-        }
-        if (!fits_somewhere || at_min > deadline)
-          continue;
-        // Predicted time is affine in rank: the largest fit in closed form.
-        double per_rank = tm(o_.r_min + 1, steps, b) - at_min;
-        uint32_t r = cap;
-        if (per_rank > 0)
-          r = static_cast<uint32_t>(std::min<double>(cap, o_.r_min + std::floor((deadline - at_min) / per_rank)));
-        while (r > o_.r_min && tm(r, steps, b) > deadline) // guard against rounding
-          --r;
-        if (r > best.rank) // ties keep the higher precision (listed first)
-          best = {r, steps, b, true};
-        if (r == cap)
-          at_cap |= uint64_t(1) << b;
-        if (best.rank == top_cap)
-          return best;
+      uint32_t r = fit(tm, fewest, b, deadline);
+      if (r > top) {
+        top = r;
+        reaches = 0;
       }
-      if (steps == 1 || (!fits_somewhere && steps == o_.local_steps))
-        break;  // (without a fit, only the fallback at local_steps was wanted)
+      if (r == top && r > 0)
+        reaches |= uint64_t(1) << b;
     }
-    return best.on_time ? best : fallback;
+    if (top == 0)
+      return quickest(tm);
+    for (uint32_t steps = o_.local_steps; steps > fewest; --steps)
+      for (size_t b = 0; b < bits_.size(); ++b)
+        if ((reaches >> b & 1) && tm(top, steps, b) <= deadline)  // top fits, so fit() would reach it
+          return {top, steps, b, true};
+    for (size_t b = 0; b < bits_.size(); ++b)
+      if (reaches >> b & 1)
+        return {top, fewest, b, true};
+    return quickest(tm);  // not reached
+  }
+
+  /// The largest rank within format b's cap predicted to finish `steps` by
+  /// the deadline (0 when r_min does not). Time is affine in rank: the cap
+  /// first, else in closed form, then stepped to the exact boundary.
+  uint32_t fit(const timer& tm, uint32_t steps, size_t b, double deadline) const {
+    uint32_t cap = tm.cap(b);
+    if (cap == 0)
+      return 0;
+    double at_min = tm(o_.r_min, steps, b);
+    if (at_min > deadline)
+      return 0;
+    if (tm(cap, steps, b) <= deadline)
+      return cap;
+    double per_rank = tm(o_.r_min + 1, steps, b) - at_min;
+    uint32_t r = o_.r_min;
+    if (per_rank > 0)
+      r = static_cast<uint32_t>(std::min<double>(cap - 1, o_.r_min + std::floor((deadline - at_min) / per_rank)));
+    while (r > o_.r_min && tm(r, steps, b) > deadline)
+      --r;
+    while (r + 1 < cap && tm(r + 1, steps, b) <= deadline)
+      ++r;
+    return r;
+  }
+
+  /// The quickest r_min plan at local_steps, the first format on ties.
+  choice quickest(const timer& tm) const {
+    choice c;
+    double t = std::numeric_limits<double>::infinity();
+    for (size_t b = 0; b < bits_.size(); ++b)
+      if (tm.cap(b) > 0) {
+        double at_min = tm(o_.r_min, o_.local_steps, b);
+        if (at_min < t) {
+          t = at_min;
+          c = {o_.r_min, o_.local_steps, b, false};
+        }
+      }
+    return c;
+  }
+
+  /// choose() without the monotonicity it relies on: every (steps, format).
+  choice scan(const timer& tm, double deadline, uint32_t fewest) const {
+    choice best;
+    for (uint32_t steps = o_.local_steps; steps >= fewest && steps > 0; --steps)
+      for (size_t b = 0; b < bits_.size(); ++b) {
+        uint32_t r = fit(tm, steps, b, deadline);
+        if (r > best.rank)
+          best = {r, steps, b, true};
+      }
+    return best.on_time ? best : quickest(tm);
   }
 
   /// Largest level L with sum_n max(r_min, min(r_n, L)) <= budget over the
@@ -342,6 +436,7 @@ private:
   std::vector<timer> timers_;
   std::vector<double> base_;
   std::vector<choice> choices_;
+  std::vector<uint64_t> sort_scratch_;  // pace()'s
   double q_;
   double r_bar_;
   double dir_ = -1;  // first move: try a smaller rank (shorter rounds)

@@ -57,6 +57,10 @@ std::string all_plans() {
   o.r_min = 1;
   o.r_max = 32;
   text += plans_text("wide", o, 90, 5, 6);
+  o.adapt_bits = true;
+  o.local_steps = 10;
+  o.r_max = 16;
+  text += plans_text("many", o, 500, 6, 4);
   return text;
 }
 
