@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
   worker->add_option("--tls-key", wk.tls_key, "TLS: its private key (PEM)");
   worker->add_option("--tls-ca", wk.tls_ca, "TLS: the CA (PEM) that signed the server's certificate");
   worker->add_option("--threads", wk.threads, "Compute threads (default: one per core)");
+  worker->add_option("--device", wk.device,
+                     "Where its clients train: cpu (cuda and cuda:N are refused with the reason: "
+                     "training runs on the CPU only in this version)")
+    ->capture_default_str();
   worker->add_option("--data-dir", wk.data_dir, "This machine's GLUE folder (sets data.dir)");
   worker->add_option("--checkpoint", wk.checkpoint,
                      "This machine's copy of the backbone checkpoint folder (sets model.checkpoint; "

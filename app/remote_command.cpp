@@ -10,6 +10,7 @@
 
 #include "app/config.hpp"
 #include "app/run_output.hpp"
+#include "compute/model.hpp"
 #include "data/glue.hpp"
 #include "data/partition.hpp"
 #include "net/serve.hpp"
@@ -83,6 +84,27 @@ actors::local_shard use_local_file(actors::experiment_setup& setup, uint32_t cli
   return {client, uint32_t(shard.train.size()), uint32_t(shard.test.size()), h_train.at(0), h_test.at(0)};
 }
 
+namespace {
+
+/// `--device`: cpu, the only place this version trains; cuda and cuda:N are
+/// refused saying why (what the build has, what the machine has).
+void check_device(const std::string& device) {
+  if (device == "cpu")
+    return;
+  if (device != "cuda" && device.rfind("cuda:", 0) != 0)
+    throw net::input_error("--device " + device + ": give cpu (or cuda / cuda:N)");
+  int n = compute::cuda_devices();
+  if (n == 0)
+    throw net::input_error("--device " + device +
+                           ": the libtorch this fedq is built against has no CUDA, or no GPU is visible "
+                           "(Debian's libtorch is CPU-only); run the worker with --device cpu");
+  throw net::input_error("--device " + device + ": " + std::to_string(n) +
+                         " GPU(s) visible, but this version of fedq trains on the CPU only; run the worker "
+                         "with --device cpu");
+}
+
+} // namespace
+
 int worker_command(const worker_args& args) {
   spdlog::set_level(args.quiet ? spdlog::level::warn : spdlog::level::info);
   net::worker_options wo;
@@ -95,6 +117,7 @@ int worker_command(const worker_args& args) {
     net::check_tls_files(wo.tls);
     if (args.wait_s <= 0)
       throw net::input_error("--wait-s must be > 0");
+    check_device(args.device);
   } catch (const net::input_error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -25,6 +25,7 @@ struct worker_args {
   std::string token_file;
   std::string tls_cert, tls_key, tls_ca;
   uint32_t threads = 0;
+  std::string device = "cpu";  ///< cpu, cuda or cuda:N
   std::string data_dir;      ///< sets data.dir here
   std::string checkpoint;    ///< sets model.checkpoint here
   std::string data_file;     ///< --data: the one client's shard, from this machine's file

@@ -143,6 +143,10 @@ eval_result evaluate(const backbone& bb, const adapter_payload& adapter,
 void use_threads(uint32_t n);
 inline void use_one_thread() { use_threads(1); }
 
+/// The CUDA devices that the libtorch of this build can use: 0 for a
+/// CPU-only libtorch (Debian's) or where no GPU is visible.
+int cuda_devices();
+
 /// Estimated training memory (parameters, activations, optimizer state), MB.
 double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_size);
 

@@ -61,6 +61,8 @@ torch::Tensor tail_norm2(const adapter_tensors& ad, double keep) {
 
 } // namespace
 
+int cuda_devices() { return torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0; }
+
 void use_threads(uint32_t n) {
   thread_local uint32_t current = 0;
   n = std::max<uint32_t>(1, n);

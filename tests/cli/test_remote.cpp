@@ -126,6 +126,13 @@ TEST_CASE("fedq serve and fedq worker refuse bad input with exit 2, and serve gi
   r = ws.run("build/fedq worker --connect 127.0.0.1:1 --clients 3-1");
   CHECK(r.rc == 2);
   check_contains(r.err, "backwards");
+  r = ws.run("build/fedq worker --connect 127.0.0.1:1 --clients 0 --device cuda:0");
+  CHECK(r.rc == 2);  // Debian's libtorch has no CUDA; with a GPU build it still trains on the CPU only
+  check_contains(r.err, "--device cuda:0: ");
+  check_contains(r.err, "run the worker with --device cpu");
+  r = ws.run("build/fedq worker --connect 127.0.0.1:1 --clients 0 --device tpu");
+  CHECK(r.rc == 2);
+  check_contains(r.err, "--device tpu: give cpu");
   r = ws.run("build/fedq serve configs/quickstart.toml --listen 127.0.0.1:0 --wait-s 1 --out runs/w");
   CHECK(r.rc == 1);
   check_contains(r.err, "clients 0-5 have no worker; start one with: fedq worker --connect 127.0.0.1:");
