@@ -154,11 +154,7 @@ public:
     trim(ch, static_cast<uint64_t>(std::llround(r_bar_ * ch.size())));
     for (size_t i = 0; i < used.size(); ++i)
       if (ch[i].on_time)
-        for (uint32_t st = o_.local_steps; st > ch[i].steps; --st)
-          if (timers[i](ch[i].rank, st, ch[i].bits) <= p.deadline_s) {
-            ch[i].steps = st;
-            break;
-          }
+        ch[i].steps = most_steps(timers[i], ch[i].rank, ch[i].bits, ch[i].steps, p.deadline_s);
     p.clients.reserve(used.size());
     for (size_t i = 0; i < used.size(); ++i) { // the prediction without margin, est_.predict(c, work_for(...))
       const auto& tm = timers[i];
@@ -189,6 +185,9 @@ private:
       if (compute && rank < pol->ranks_ && steps < pol->steps_)
         return compute[(rank * pol->bits_.size() + b) * pol->steps_ + steps] * s.compute + latency2 +
                data[rank] * s.transfer;
+      return predicted(s, rank, steps, b);
+    }
+    [[gnu::noinline]] double predicted(duration_estimator::speed s, uint32_t rank, uint32_t steps, size_t b) const {
       uint64_t bytes = in->bytes_fixed + in->bytes_per_rank * rank;
       return pol->est_.predict(*tier, s, pol->factors_[b], rank, steps, in->tokens_per_step, bytes, bytes);
     }
@@ -329,8 +328,10 @@ private:
       return scan(tm, deadline, fewest);
     uint32_t top = 0;           // the largest rank that fits anywhere
     uint64_t reaches = 0;       // bit b: format b fits `top` at the fewest steps
-    for (size_t b = 0; b < bits_.size(); ++b) {
-      uint32_t r = fit(tm, fewest, b, deadline);
+    for (size_t b = bits_.size(); b-- > 0;) {  // the cheapest format, with the largest cap, first
+      if (tm.cap(b) < top || (top > 0 && tm(top, fewest, b) > deadline))
+        continue;  // it cannot reach `top`
+      uint32_t r = top > 0 && tm.cap(b) == top ? top : fit(tm, fewest, b, deadline);
       if (r > top) {
         top = r;
         reaches = 0;
@@ -340,14 +341,38 @@ private:
     }
     if (top == 0)
       return quickest(tm);
-    for (uint32_t steps = o_.local_steps; steps > fewest; --steps)
-      for (size_t b = 0; b < bits_.size(); ++b)
-        if ((reaches >> b & 1) && tm(top, steps, b) <= deadline)  // top fits, so fit() would reach it
-          return {top, steps, b, true};
-    for (size_t b = 0; b < bits_.size(); ++b)
-      if (reaches >> b & 1)
-        return {top, fewest, b, true};
-    return quickest(tm);  // not reached
+    // top fits at a format's most steps, so fit() would reach it there; a
+    // later format must fit at more steps than an earlier one to win
+    choice best{top, 0, 0, true};
+    for (size_t b = 0; b < bits_.size() && best.steps < o_.local_steps; ++b)
+      if ((reaches >> b & 1) && (best.steps == 0 || tm(top, best.steps + 1, b) <= deadline)) {
+        best.steps = most_steps(tm, top, b, std::max(fewest, best.steps + 1), deadline);
+        best.bits = b;
+      }
+    return best;
+  }
+
+  /// The most steps in [lo, local_steps] at which (rank, format b) is
+  /// predicted to make the deadline, `lo` when none above it does: what a
+  /// scan down from local_steps finds first. A time never falls with more
+  /// steps, so by bisection (where a negative speed ratio would break that,
+  /// by the scan).
+  uint32_t most_steps(const timer& tm, uint32_t rank, size_t b, uint32_t lo, double deadline) const {
+    if (tm.speed.compute < 0) {
+      for (uint32_t st = o_.local_steps; st > lo; --st)
+        if (tm(rank, st, b) <= deadline)
+          return st;
+      return lo;
+    }
+    uint32_t hi = o_.local_steps;  // the answer lies in [lo, hi]
+    while (lo < hi) {
+      uint32_t mid = lo + (hi - lo + 1) / 2;
+      if (tm(rank, mid, b) <= deadline)
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+    return lo;
   }
 
   /// The largest rank within format b's cap predicted to finish `steps` by
