@@ -31,4 +31,12 @@ struct evaluation {
 evaluation evaluate_global(const compute::backbone& bb, const serialization::adapter_payload& adapter,
                            const eval_sets& sets);
 
+/// The dev set only (client_scores stay empty, fairness zero).
+evaluation evaluate_dev(const compute::backbone& bb, const serialization::adapter_payload& adapter,
+                        const eval_sets& sets);
+
+/// Adds every client's score on its local test set, and their fairness, to `e`.
+void evaluate_clients(const compute::backbone& bb, const serialization::adapter_payload& adapter,
+                      const eval_sets& sets, evaluation& e);
+
 } // namespace fedq::actors

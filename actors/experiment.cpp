@@ -62,16 +62,7 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
   ss.opts = setup.server;
   ss.opts.local_validation = scheduling::needs_local_validation(setup.policy.name);
   ss.backbone = backbone;
-  ss.eval.global = setup.task.eval;
-  ss.eval.metric = setup.task.metric;
-  for (const auto& shard : setup.shards) {
-    auto& local = ss.eval.clients.emplace_back();
-    local.name = setup.task.train.name + "-local";
-    local.kind = setup.task.train.kind;
-    local.num_classes = setup.task.train.num_classes;
-    for (auto i : shard.test)
-      local.items.push_back(setup.task.train.items.at(i));
-  }
+  ss.eval = make_eval_sets(setup);
   ss.initial_global = serialization::encode(compute::init_adapter(setup.model, setup.adapter_seed));
   scheduling::policy_context ctx{
     setup.server.tiers, setup.server.cost,
@@ -112,6 +103,21 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
   if (!failure.empty())
     throw std::runtime_error(failure);
   return summary;
+}
+
+eval_sets make_eval_sets(const experiment_setup& setup) {
+  eval_sets e;
+  e.global = setup.task.eval;
+  e.metric = setup.task.metric;
+  for (const auto& shard : setup.shards) {
+    auto& local = e.clients.emplace_back();
+    local.name = setup.task.train.name + "-local";
+    local.kind = setup.task.train.kind;
+    local.num_classes = setup.task.train.num_classes;
+    for (auto i : shard.test)
+      local.items.push_back(setup.task.train.items.at(i));
+  }
+  return e;
 }
 
 client_setup make_client_setup(const experiment_setup& setup, uint32_t id, compute::executor* exec) {

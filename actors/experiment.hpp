@@ -9,6 +9,7 @@
 
 #include "actors/aggregator.hpp"
 #include "actors/client.hpp"
+#include "actors/evaluation.hpp"
 #include "actors/server.hpp"
 #include "compute/server_opt.hpp"
 #include "compute/staleness.hpp"
@@ -77,6 +78,10 @@ public:
   /// The shards workers read from their own files (known once host() returned).
   virtual std::vector<local_shard> local_shards() const { return {}; }
 };
+
+/// What the server evaluates each round: the task's dev set and each
+/// client's local test set.
+eval_sets make_eval_sets(const experiment_setup& setup);
 
 /// What one client's actor holds, taken from a run's setup.
 client_setup make_client_setup(const experiment_setup& setup, uint32_t id, compute::executor* exec);

@@ -579,7 +579,15 @@ struct server_state {
   }
 
   void finish_round(round_record rec) {
-    auto ev = evaluate();
+    auto adapter = serialization::decode(global);
+    auto ev = evaluate_dev(*s->backbone, adapter, s->eval);
+    bool reached = ev.score >= opts().target;
+    bool out_of_time = opts().max_clock_s > 0 && rec.t_close >= opts().max_clock_s;
+    if (records.size() + 1 >= opts().rounds || (opts().stop_at_target && reached) || out_of_time)
+      finishing = true;
+    auto every = opts().fairness_every;
+    if (finishing || (every > 0 && (rec.round + 1) % every == 0))
+      evaluate_clients(*s->backbone, adapter, s->eval, ev);
     rec.score = ev.score;
     rec.eval_loss = ev.loss;
     rec.score_parts = std::move(ev.parts);
@@ -587,11 +595,7 @@ struct server_state {
     rec.fairness = ev.fairness;
     rec.version = version;
     rec.wall_s = wall();
-    bool reached = rec.score >= opts().target;
     records.push_back(std::move(rec));
-    bool out_of_time = opts().max_clock_s > 0 && records.back().t_close >= opts().max_clock_s;
-    if (records.size() >= opts().rounds || (opts().stop_at_target && reached) || out_of_time)
-      finishing = true;
     // The checkpoint first: once rounds.jsonl shows a round, a resume can
     // go on from it (a resume rewrites rounds.jsonl from the checkpoint).
     if (!s->checkpoint_dir.empty()) {

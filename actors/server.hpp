@@ -50,6 +50,9 @@ struct server_options {
   double target = 0.8;
   bool stop_at_target = false;
   double max_clock_s = 0;          ///< no round starts after this clock time; 0 = no limit
+  /// Every client's local test set is evaluated (fairness) after every
+  /// this many rounds and after the last; 0: after the last only.
+  uint32_t fairness_every = 1;
   uint32_t r_max = 16;
   uint64_t seed = 1;
   uint32_t tokens_per_step = 0;    ///< for the cost model

@@ -30,9 +30,13 @@ bench_run read_bench_run(const std::filesystem::path& dir, double budget_s) {
       double t = j.at("t_close").get<double>();
       if (t > budget_s)
         break;  // records are in close order
-      const auto& f = j.at("fairness");
-      r.curve.push_back({t, j.at("score").get<double>(), f.at("worst").get<double>(),
-                         f.at("p10").get<double>()});
+      const auto& f = j.at("fairness");  // null where not measured: the last measured one holds
+      double worst = r.curve.empty() ? 0 : r.curve.back().worst, p10 = r.curve.empty() ? 0 : r.curve.back().p10;
+      if (!f.is_null()) {
+        worst = f.at("worst").get<double>();
+        p10 = f.at("p10").get<double>();
+      }
+      r.curve.push_back({t, j.at("score").get<double>(), worst, p10});
       r.bytes += j.at("bytes_up").get<uint64_t>() + j.at("bytes_down").get<uint64_t>();
       if (j.at("deadline_s").get<double>() > 0) {
         ++r.with_deadline;

@@ -28,6 +28,7 @@ void fields(experiment_config& c, F&& f) {
   f("run.max_clock_s", c.run.max_clock_s);
   f("run.clock", c.run.clock);
   f("run.compute_threads", c.run.compute_threads);
+  f("run.fairness_every", c.run.fairness_every);
   f("round.mode", c.round.mode);
   f("round.deadline_s", c.round.deadline_s);
   f("round.buffer_size", c.round.buffer_size);

@@ -27,6 +27,7 @@ struct experiment_config {
     double max_clock_s = 0;
     std::string clock = "virtual";
     uint32_t compute_threads = 0;
+    uint32_t fairness_every = 1;
   } run;
   struct round_section {
     std::string mode = "deadline";       ///< sync | deadline | buffered | async

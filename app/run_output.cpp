@@ -98,7 +98,7 @@ void run_output::on_round(const actors::round_record& r) {
             {"score", r.score},
             {"score_parts", to_json(r.score_parts)},
             {"eval_loss", r.eval_loss},
-            {"fairness", to_json(r.fairness)},
+            {"fairness", r.client_scores.empty() ? json(nullptr) : to_json(r.fairness)},  // null: not measured this round (run.fairness_every)
             {"client_scores", r.client_scores},
             {"train_loss", r.train_loss},
             {"decision_us", r.decision_us},
@@ -110,10 +110,12 @@ void run_output::on_round(const actors::round_record& r) {
   if (progress_ && !replaying_)
     std::cout << fmt::format(
                    "round {:>3}/{}  t={:8.1f}s ({})  wall={:6.1f}s  on-time {}/{}  late merged {} "
-                   "rejected {}  score {:.3f}  clients worst {:.3f} jain {:.3f}  train loss {:.3f}",
+                   "rejected {}  score {:.3f}  clients {}  train loss {:.3f}",
                    r.round + 1, total_rounds_, r.t_close, virtual_ ? "virtual" : "wall", r.wall_s,
-                   r.on_time(), r.participants.size(), r.late_merged(), r.late_rejected(),
-                   r.score, r.fairness.worst, r.fairness.jain, r.train_loss)
+                   r.on_time(), r.participants.size(), r.late_merged(), r.late_rejected(), r.score,
+                   r.client_scores.empty() ? std::string("not evaluated")
+                                           : fmt::format("worst {:.3f} jain {:.3f}", r.fairness.worst, r.fairness.jain),
+                   r.train_loss)
               << std::endl;
 }
 

@@ -86,6 +86,7 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   o.target = c.run.target;
   o.stop_at_target = c.run.stop_at_target;
   o.max_clock_s = c.run.max_clock_s;
+  o.fairness_every = c.run.fairness_every;
   o.r_max = c.scheduler.r_max;
   o.r_min = c.scheduler.r_min;
   o.max_update_norm = c.aggregator.max_update_norm;

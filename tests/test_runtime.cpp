@@ -159,6 +159,28 @@ TEST_CASE("a run reports per-client fairness over every client's local test set"
   CHECK(r.summary.final_fairness.clients == 3);
 }
 
+TEST_CASE("run.fairness_every evaluates the clients' test sets every N rounds and after the last only") {
+  auto all = run(two_fast_one_slow, {"run.rounds=5", "data.test_fraction=0.25"});
+  auto some = run(two_fast_one_slow, {"run.rounds=5", "data.test_fraction=0.25", "run.fairness_every=2"});
+  REQUIRE(some.rec.rounds.size() == 5);
+  for (size_t i = 0; i < 5; ++i) {
+    const auto& a = all.rec.rounds[i];
+    const auto& b = some.rec.rounds[i];
+    CHECK(b.score == a.score);  // the dev set every round, the same run
+    bool measured = i == 1 || i == 3 || i == 4;  // rounds 2 and 4, and the last
+    CHECK(b.client_scores.size() == (measured ? 3u : 0u));
+    if (measured)
+      CHECK(b.fairness.worst == a.fairness.worst);
+  }
+  CHECK(some.summary.final_fairness.clients == 3);
+  CHECK(some.summary.final_fairness.worst == all.summary.final_fairness.worst);
+  auto last_only = run(two_fast_one_slow, {"run.rounds=3", "data.test_fraction=0.25", "run.fairness_every=0"});
+  REQUIRE(last_only.rec.rounds.size() == 3);
+  CHECK(last_only.rec.rounds[0].client_scores.empty());
+  CHECK(last_only.rec.rounds[1].client_scores.empty());
+  CHECK(last_only.rec.rounds[2].client_scores.size() == 3);
+}
+
 TEST_CASE("STS-B runs end to end as a regression task scored by Pearson and Spearman") {
   std::string glue = std::string(FEDQ_SHARED_DATA) + "/glue";
   if (!std::filesystem::exists(glue + "/STS-B/train.tsv")) {
