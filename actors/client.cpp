@@ -7,13 +7,30 @@
 
 namespace fedq::actors {
 
-client_update run_task(const client_setup& c, const train_task& t) {
+client_update start_update(const train_task& t, uint32_t client, uint32_t samples) {
   client_update u;
   u.round = t.round;
   u.base_version = t.base_version;
-  u.client = c.id;
+  u.client = client;
   u.rank = t.rank;
-  u.samples = static_cast<uint32_t>(c.shard.size());
+  u.samples = samples;
+  u.tel.round = t.round;
+  u.tel.rank = t.rank;
+  u.tel.trained_rank = t.rank;
+  u.tel.bits = t.bits;
+  u.tel.steps = t.steps;
+  u.tel.bytes_down = t.adapter.size();
+  return u;
+}
+
+void set_adapter(client_update& u, blob adapter) {
+  u.adapter = std::move(adapter);
+  u.tel.rank = u.rank;
+  u.tel.bytes_up = u.adapter.size();
+}
+
+client_update run_task(const client_setup& c, const train_task& t) {
+  auto u = start_update(t, c.id, static_cast<uint32_t>(c.shard.size()));
   try {
     auto start = serialization::decode(t.adapter);
     if (start.rank() != t.rank)
@@ -31,14 +48,7 @@ client_update run_task(const client_setup& c, const train_task& t) {
         u.rank = kept;
       }
     }
-    u.adapter = serialization::encode(r.adapter);
-    u.tel.round = t.round;
-    u.tel.rank = u.rank;
-    u.tel.trained_rank = t.rank;
-    u.tel.bits = t.bits;
-    u.tel.steps = t.steps;
-    u.tel.bytes_down = t.adapter.size();
-    u.tel.bytes_up = u.adapter.size();
+    set_adapter(u, serialization::encode(r.adapter));
     u.tel.compute_s = r.seconds;
     u.tel.loss_before = r.loss_before;
     u.tel.loss_after = r.loss_after;

@@ -23,6 +23,15 @@ struct client_setup {
   compute::executor* exec = nullptr;      ///< where its training jobs run
 };
 
+/// The answer to task `t` from a client holding `samples` examples, before
+/// its adapter: the task's round, version and rank, and the telemetry that
+/// echoes the task (round, ranks, format, steps, bytes down).
+client_update start_update(const train_task& t, uint32_t client, uint32_t samples);
+
+/// Puts the trained adapter (encoded, at rank `u.rank`) into the update and
+/// its telemetry (rank, bytes up).
+void set_adapter(client_update& u, blob adapter);
+
 /// Runs one task to completion (no actors involved): decodes the adapter,
 /// trains, encodes the result. Failures are reported in `error`.
 client_update run_task(const client_setup& c, const train_task& t);

@@ -227,7 +227,7 @@ int bench_command(const bench_args& args) {
   for (const auto& g : groups)
     for (auto seed : suite.seeds)
       for (const auto& v : suite.variants) {
-        planned_run r{g.name, v.name, seed, out / "runs", {}};
+        planned_run r{g.name, v.name, seed, out / "runs", {}, {}};
         if (!g.name.empty())
           r.dir /= g.name;
         r.dir = r.dir / v.name / ("seed-" + std::to_string(seed));

@@ -14,6 +14,11 @@ double status_mb(const std::string& key) {
   return -1;
 }
 
+double heap_in_use_mb() {
+  auto m = mallinfo2();
+  return double(m.uordblks + m.hblkhd) / (1024.0 * 1024.0);
+}
+
 bool reset_peak_rss() {
   malloc_trim(0);  // freed heap pages go back, so a later peak counts what a call touches
   std::ofstream out("/proc/self/clear_refs");
