@@ -31,12 +31,15 @@ bench_run read_bench_run(const std::filesystem::path& dir, double budget_s) {
       if (t > budget_s)
         break;  // records are in close order
       const auto& f = j.at("fairness");  // null where not measured: the last measured one holds
-      double worst = r.curve.empty() ? 0 : r.curve.back().worst, p10 = r.curve.empty() ? 0 : r.curve.back().p10;
+      bench_run::point p = r.curve.empty() ? bench_run::point{} : r.curve.back();
+      p.t = t;
+      p.score = j.at("score").get<double>();
       if (!f.is_null()) {
-        worst = f.at("worst").get<double>();
-        p10 = f.at("p10").get<double>();
+        p.worst = f.at("worst").get<double>();
+        p.p10 = f.at("p10").get<double>();
+        p.jain = f.at("jain").get<double>();
       }
-      r.curve.push_back({t, j.at("score").get<double>(), worst, p10});
+      r.curve.push_back(p);
       r.bytes += j.at("bytes_up").get<uint64_t>() + j.at("bytes_down").get<uint64_t>();
       if (j.at("deadline_s").get<double>() > 0) {
         ++r.with_deadline;
@@ -321,7 +324,7 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
 
     md << "\nSystems (mean ± sd over seeds, up to the budget):\n\n";
     std::vector<std::string> h3{"variant", "rounds", "bytes per round (kB)", "deadlines met",
-                                "updates on time", "worst client", "p10 client"};
+                                "updates on time", "worst client", "p10 client", "Jain"};
     for (const auto& t : tiers)
       h3.push_back("peak MB " + t);
     h3.push_back("wall s");
@@ -331,7 +334,7 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
       auto rs = runs_of(runs, g, v.name);
       if (rs.empty())
         continue;
-      std::vector<double> rounds, bytes, hits, on_time, worst, p10, wall, per_round;
+      std::vector<double> rounds, bytes, hits, on_time, worst, p10, jain, wall, per_round;
       std::map<std::string, std::vector<double>> mem;
       for (const auto* r : rs) {
         rounds.push_back(r->curve.size());
@@ -339,6 +342,7 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
           bytes.push_back(r->bytes / 1e3 / r->curve.size());
           worst.push_back(r->curve.back().worst);
           p10.push_back(r->curve.back().p10);
+          jain.push_back(r->curve.back().jain);
         }
         if (r->with_deadline)
           hits.push_back(100.0 * r->deadline_met / r->with_deadline);
@@ -356,7 +360,7 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
       };
       std::vector<std::string> cells{v.name, mean_sd(rounds, rs.size(), 1), mean_sd(bytes, rs.size(), 1),
                                      pct(hits), pct(on_time), mean_sd(worst, rs.size(), 3),
-                                     mean_sd(p10, rs.size(), 3)};
+                                     mean_sd(p10, rs.size(), 3), mean_sd(jain, rs.size(), 3)};
       for (const auto& t : tiers)
         cells.push_back(mean_sd(mem[t], rs.size(), 1));
       cells.push_back(mean_sd(wall, rs.size(), 0));
@@ -386,7 +390,7 @@ std::string bench_csv(const bench_suite& s, const std::vector<bench_run>& runs) 
   csv << "group,variant,seed,budget_s,rounds";
   for (size_t i = 0; i < n_targets; ++i)
     csv << ",target_" << i + 1 << ",time_to_target_" << i + 1;
-  csv << ",score_at_budget,worst_client,p10_client,bytes_per_round,deadline_hit_rate,on_time_fraction";
+  csv << ",score_at_budget,worst_client,p10_client,jain,bytes_per_round,deadline_hit_rate,on_time_fraction";
   for (const auto& t : tiers)
     csv << ",peak_mb_" << t;
   csv << ",wall_s,rounds_total,dir\n";
@@ -404,7 +408,7 @@ std::string bench_csv(const bench_suite& s, const std::vector<bench_run>& runs) 
     }
     bool any = !r.curve.empty();
     csv << "," << num(any ? r.curve.back().score : 0, any) << "," << num(any ? r.curve.back().worst : 0, any)
-        << "," << num(any ? r.curve.back().p10 : 0, any) << ","
+        << "," << num(any ? r.curve.back().p10 : 0, any) << "," << num(any ? r.curve.back().jain : 0, any) << ","
         << num(any ? double(r.bytes) / r.curve.size() : 0, any) << ","
         << num(r.with_deadline ? double(r.deadline_met) / r.with_deadline : 0, r.with_deadline > 0) << ","
         << num(r.participants ? double(r.on_time) / r.participants : 0, r.participants > 0);

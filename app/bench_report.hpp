@@ -21,6 +21,7 @@ struct bench_run {
     double score = 0;
     double worst = 0;   ///< fairness over the clients' local test sets
     double p10 = 0;
+    double jain = 0;    ///< Jain's index of the clients' scores
   };
   std::vector<point> curve;             ///< every record closed by the budget
   uint64_t bytes = 0;                   ///< up and down, in those records

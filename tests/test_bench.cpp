@@ -31,11 +31,11 @@ fs::path write_run(const fs::path& dir, const std::vector<std::pair<double, doub
   for (int k = 0; k < int(curve.size()); ++k) {
     auto [t, score] = curve[k];
     const char* met = k % 2 == 0 ? "true" : "false";  // rounds 0, 2, ... met their deadline
-    rounds << fmt::format(R"({{"round":{},"t_close":{},"score":{},"fairness":{{"worst":{},"p10":{}}},)"
+    rounds << fmt::format(R"({{"round":{},"t_close":{},"score":{},"fairness":{{"worst":{},"p10":{},"jain":{}}},)"
                           R"("bytes_up":1000,"bytes_down":3000,"deadline_s":{},"deadline_met":{},)"
                           R"("on_time":1,"participants":[{{}},{{}}]}})"
                           "\n",
-                          k, t, score, score / 2, score / 1.5, deadline_s, met);
+                          k, t, score, score / 2, score / 1.5, score / 1.2, deadline_s, met);
   }
   std::ofstream(dir / "summary.json") << R"({"wall_s": 12.5, "peak_memory_mb": {"gpu": 40.0, "cpu": 20.0}})";
   return dir;
@@ -70,6 +70,9 @@ TEST_CASE("bench: a run's records are read up to the budget, with time-to-target
   CHECK(app::score_at(r, 5) < 0);     // no record closed yet
   CHECK(app::score_at(r, 35) == 0.5);  // the last one closed, not the best
   CHECK(app::best_by(r, 35) == 0.6);
+  CHECK(r.curve.back().worst == Approx(0.25));  // fairness of the last record by the budget
+  CHECK(r.curve.back().p10 == Approx(0.5 / 1.5));
+  CHECK(r.curve.back().jain == Approx(0.5 / 1.2));
   CHECK(r.bytes == 12000);
   CHECK(r.with_deadline == 3);
   CHECK(r.deadline_met == 2);
@@ -80,6 +83,19 @@ TEST_CASE("bench: a run's records are read up to the budget, with time-to-target
   CHECK_THROWS_WITH(app::read_bench_run(d / "a", 100), Catch::Contains("summary.json"));
   std::ofstream(d / "a/rounds.jsonl", std::ios::app) << "{\"t_close\": tor\n";
   CHECK_THROWS_WITH(app::read_bench_run(d / "a", 1000), Catch::Contains("rounds.jsonl:5"));
+}
+
+TEST_CASE("bench: a record without fairness (not measured that round) keeps the last measured one") {
+  auto d = temp_dir("null-fairness");
+  write_run(d / "a", {{10, 0.6}});
+  std::ofstream(d / "a/rounds.jsonl", std::ios::app)
+    << R"({"round":1,"t_close":20,"score":0.7,"fairness":null,"bytes_up":0,"bytes_down":0,)"
+    << R"("deadline_s":0,"deadline_met":false,"on_time":1,"participants":[{}]})" << "\n";
+  auto r = app::read_bench_run(d / "a", 100);
+  REQUIRE(r.curve.size() == 2);
+  CHECK(r.curve.back().score == 0.7);
+  CHECK(r.curve.back().worst == Approx(0.3));
+  CHECK(r.curve.back().jain == Approx(0.5));
 }
 
 TEST_CASE("bench: targets come from the reference's best score by fractions of the budget, and the table compares at them") {
@@ -105,6 +121,7 @@ TEST_CASE("bench: targets come from the reference's best score by fractions of t
   // When the fastest (ours) reached 0.65: sync had closed no round in seed 1 (10 s), 0.4 in seed 2 (40 s... 20 s record).
   CHECK_THAT(md, Catch::Contains("| sync | 0.500 (1/2) |"));
   CHECK_THAT(md, Catch::Contains("peak MB cpu"));
+  CHECK_THAT(md, Catch::Contains("| worst client | p10 client | Jain |"));
   CHECK_THAT(md, Catch::Contains("`sync`: the baseline (`round.mode=sync`)"));
   auto csv = app::bench_csv(s, runs);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 5);
