@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/config.hpp"
+#include "bench/median.hpp"
 
 using namespace fedq;
 
@@ -30,11 +31,7 @@ actors::run_summary run_once(const std::string& config, std::vector<std::string>
 
 std::string cell(double ttt) { return ttt >= 0 ? fmt::format("{:.1f}", ttt) : "-"; }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+using fedq::bench::median;
 
 } // namespace
 

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/config.hpp"
+#include "bench/median.hpp"
 #include "actors/client.hpp"
 #include "app/run_output.hpp"
 #include "compute/aggregation.hpp"
@@ -35,13 +36,7 @@ double now_s() {
   return seconds(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-double median(std::vector<double> v) {
-  if (v.empty())
-    return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+using fedq::bench::median;
 
 /// Every value moved by a small deterministic amount: what a client that
 /// trained would send back, without the training.
@@ -97,19 +92,14 @@ struct timing_observer : actors::run_observer {
 struct scenario_result {
   uint32_t clients = 0, per_round = 0, rounds = 0;
   double round_ms = 0, round_max_ms = 0; // median and worst of the timed rounds
-  double updates_per_round = 0; // on time and late, mean over timed rounds
-  double eval_ms =
-      0; // one evaluation of the global (dev set + every client's test set)
-  double eval_global_ms = 0;
-  double eval_per_round_ms = 0;  // what a round evaluates: all of it, or the dev set (run.fairness_every != 1) // the dev set only
-  double average_ms = 0,
-         memcpy_ms =
-             0; // weighted_average of per_round updates; memcpy of its bytes
+  double updates_per_round = 0;          // on time and late, mean over timed rounds
+  double eval_ms = 0;            // one evaluation of the global: dev set and every client's test set
+  double eval_global_ms = 0;     // the dev set only
+  double eval_per_round_ms = 0;  // what a round evaluates: all of it, or the dev set (run.fairness_every != 1)
+  double average_ms = 0, memcpy_ms = 0;  // weighted_average of per_round updates; a memcpy of its bytes
   double bytes_read_mb = 0;
-  double adapter_kb = 0; // one update's adapter and head at r_max
-  double idle_kb = 0,
-         data_kb =
-             0; // heap held per idle client actor, besides its data; its data
+  double adapter_kb = 0;                 // one update's adapter and head at r_max
+  double idle_kb = 0, data_kb = 0;       // heap held per idle client actor, besides its data; its data
 };
 
 /// Median of `repeats` timings of f() in milliseconds.
