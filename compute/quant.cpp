@@ -19,7 +19,7 @@ torch::Tensor blocks_of(const torch::Tensor& flat, int64_t m) {
   return x.view({-1, m});
 }
 
-torch::Tensor nf4_dequant_cpu(const quantized_weight& w, const torch::Tensor& absmax) {
+void nf4_dequant_cpu(const quantized_weight& w, const torch::Tensor& absmax, float* o) {
   // Each byte holds two codes: a 256-entry table of code pairs.
   static const auto pairs = [] {
     std::array<std::array<float, 2>, 256> t{};
@@ -28,10 +28,8 @@ torch::Tensor nf4_dequant_cpu(const quantized_weight& w, const torch::Tensor& ab
     return t;
   }();
   int64_t n = w.rows * w.cols;
-  auto out = torch::empty({n}, torch::kFloat32);
   const auto* q = w.data.data_ptr<uint8_t>();
   const auto* am = absmax.data_ptr<float>();
-  float* o = out.data_ptr<float>();
   constexpr int64_t bytes_per_block = nf4_block / 2;
   int64_t full = n / nf4_block;
   for (int64_t blk = 0; blk < full; ++blk) {
@@ -48,7 +46,6 @@ torch::Tensor nf4_dequant_cpu(const quantized_weight& w, const torch::Tensor& ab
     uint8_t b = q[i / 2];
     o[i] = codes[size_t(i % 2 == 0 ? b >> 4 : b & 15)] * am[i / nf4_block];
   }
-  return out.view({w.rows, w.cols});
 }
 
 torch::Tensor nf4_dequant_generic(const quantized_weight& w, const torch::Tensor& absmax) {
@@ -153,26 +150,41 @@ torch::Tensor quantized_weight::block_absmax() const {
 }
 
 torch::Tensor quantized_weight::dequantize() const {
+  if (format == weight_format::fp32)
+    return data;
+  auto out = torch::empty({rows, cols}, data.options().dtype(torch::kFloat32));
+  dequantize_into(out);
+  return out;
+}
+
+void quantized_weight::dequantize_into(torch::Tensor& out) const {
+  if (out.scalar_type() != torch::kFloat32 || !out.is_contiguous() || out.device() != data.device() ||
+      out.dim() != 2 || out.size(0) != rows || out.size(1) != cols)
+    throw std::invalid_argument("dequantize_into: the output must be a contiguous fp32 (" +
+                                std::to_string(rows) + ", " + std::to_string(cols) +
+                                ") tensor on the weight's device");
   torch::NoGradGuard no_grad;
   switch (format) {
   case weight_format::fp32:
-    return data;
   case weight_format::bf16:
-    return data.to(torch::kFloat32);
+    out.copy_(data);
+    return;
   case weight_format::int8:
-    return data.to(torch::kFloat32) * (absmax / 127.0).unsqueeze(1);
+    out.copy_(data);
+    out.mul_((absmax / 127.0).unsqueeze(1));
+    return;
   case weight_format::nf4: {
     auto am = block_absmax();
     if (data.is_cpu())
-      return nf4_dequant_cpu(*this, am);
+      return nf4_dequant_cpu(*this, am, out.data_ptr<float>());
     if (data.is_cuda() && cuda::available()) {  // a CUDA libtorch build with the kernel
-      auto out = torch::empty({rows, cols}, am.options().dtype(torch::kFloat32));
       auto am32 = am.to(torch::kFloat32).contiguous();
       cuda::nf4_dequantize_device(data.data_ptr<uint8_t>(), am32.data_ptr<float>(), rows * cols,
                                   out.data_ptr<float>());
-      return out;
+      return;
     }
-    return nf4_dequant_generic(*this, am);
+    out.copy_(nf4_dequant_generic(*this, am));
+    return;
   }
   }
   throw std::logic_error("dequantize: unknown format");

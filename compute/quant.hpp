@@ -39,6 +39,9 @@ struct quantized_weight {
   /// The weight as fp32 (rows, cols): a fresh tensor for nf4/int8/bf16, `data`
   /// itself for fp32.
   torch::Tensor dequantize() const;
+  /// The same values written into `out`, a contiguous fp32 (rows, cols) tensor
+  /// on the weight's device (a buffer kept warm across calls); fp32 copies.
+  void dequantize_into(torch::Tensor& out) const;
   /// Bytes held (codes and constants).
   int64_t bytes() const;
   /// The per-block absmax as fp32 (decoded when double-quantized).

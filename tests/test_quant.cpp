@@ -60,6 +60,28 @@ TEST_CASE("NF4 handles a partial last block and int8 and bf16 stay close") {
   CHECK(torch::equal(quantize(w8, weight_format::fp32).dequantize(), w8));
 }
 
+TEST_CASE("dequantize_into writes what dequantize returns into a kept buffer, and refuses a wrong one") {
+  auto w = normal({7, 70}, 9);  // 490 values: the last nf4 block partial
+  for (auto [f, dq] : {std::pair{weight_format::nf4, false}, std::pair{weight_format::nf4, true},
+                       std::pair{weight_format::int8, false}, std::pair{weight_format::bf16, false},
+                       std::pair{weight_format::fp32, false}}) {
+    auto q = quantize(w, f, dq);
+    auto out = torch::full({7, 70}, 123.0f);
+    q.dequantize_into(out);
+    CHECK(torch::equal(out, q.dequantize()));
+    auto again = out.data_ptr<float>();
+    q.dequantize_into(out);
+    CHECK(out.data_ptr<float>() == again);  // written in place, not replaced
+  }
+  auto q = quantize(w, weight_format::nf4);
+  auto wrong_shape = torch::empty({70, 7});
+  CHECK_THROWS_WITH(q.dequantize_into(wrong_shape), Catch::Contains("contiguous fp32 (7, 70)"));
+  auto wrong_type = torch::empty({7, 70}, torch::kFloat64);
+  CHECK_THROWS(q.dequantize_into(wrong_type));
+  auto strided = torch::empty({70, 7}).t();
+  CHECK_THROWS(q.dequantize_into(strided));
+}
+
 TEST_CASE("double quantization round-trips the block constants at about 4.13 bits per value") {
   auto w = normal({512, 512}, 6);
   auto plain = quantize(w, weight_format::nf4);
