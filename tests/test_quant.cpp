@@ -1,5 +1,6 @@
 // libtorch (through glog) defines CHECK; Catch's must win.
 #include "compute/quant.hpp"
+#include "compute/tensor_memory.hpp"
 #undef CHECK
 #undef CHECK_EQ
 
@@ -80,6 +81,23 @@ TEST_CASE("dequantize_into writes what dequantize returns into a kept buffer, an
   CHECK_THROWS(q.dequantize_into(wrong_type));
   auto strided = torch::empty({70, 7}).t();
   CHECK_THROWS(q.dequantize_into(strided));
+}
+
+TEST_CASE("the tensor memory count sees a tensor's bytes while it lives, and its peak after it is gone") {
+  count_tensor_memory();
+  count_tensor_memory();  // idempotent
+  auto q = quantize(normal({256, 512}, 10), weight_format::nf4);
+  double before = tensor_memory_mb();
+  reset_tensor_peak();
+  CHECK(tensor_peak_mb() == before);
+  {
+    auto w = q.dequantize();  // 256 x 512 fp32: 0.5 MB
+    CHECK(tensor_memory_mb() - before == Approx(0.5).margin(1e-9));
+  }
+  CHECK(tensor_memory_mb() == Approx(before));
+  CHECK(tensor_peak_mb() - before >= 0.5);
+  reset_tensor_peak();
+  CHECK(tensor_peak_mb() == Approx(before));
 }
 
 TEST_CASE("double quantization round-trips the block constants at about 4.13 bits per value") {

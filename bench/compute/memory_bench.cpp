@@ -9,6 +9,10 @@
 // Each format runs twice, without and with activation checkpointing
 // (train.checkpointing); the step time of each is timed after the peak, on
 // warm buffers, and reported as the checkpointed / plain ratio.
+// Beside the resident peak, the tensor peak: the most bytes libtorch's CPU
+// tensors held at once during the steps (an allocator that counts them,
+// compute/tensor_memory), less those held before the backbone was built. The
+// difference between the two is memory that glibc keeps after a free.
 
 #include <malloc.h>
 
@@ -25,6 +29,7 @@
 #include "compute/aggregation.hpp"
 #include "compute/memory_probe.hpp"
 #include "compute/model.hpp"
+#include "compute/tensor_memory.hpp"
 #include "data/synthetic_task.hpp"
 
 using namespace fedq;
@@ -47,11 +52,12 @@ compute::model_options model(uint32_t d, uint32_t layers, const std::string& bit
   return o;
 }
 
-/// One format, in this process: prints "peak_mb weights_mb step_s".
+/// One format, in this process: prints "peak_mb weights_mb step_s tensor_peak_mb".
 int child(const std::string& bits, bool checkpointing, uint32_t d, uint32_t layers, uint32_t rank,
           uint32_t batch, uint32_t timed_steps) {
   auto task = data::synthetic_task(256, 16, 1);
   compute::use_one_thread();
+  compute::count_tensor_memory();
   { // the runtime's one-time buffers (BLAS, thread pools) come before the baseline
     auto tiny = model(64, 1, "fp32");
     auto warm = compute::backbone::create(tiny);
@@ -61,19 +67,23 @@ int child(const std::string& bits, bool checkpointing, uint32_t d, uint32_t laye
   }
   malloc_trim(0);
   double base = status_mb("VmRSS");
+  double tensors_base = compute::tensor_memory_mb();
   auto o = model(d, layers, bits);
   auto bb = compute::backbone::create(o);
   auto start = compute::truncate(compute::init_adapter(o, 2), rank);
   malloc_trim(0); // drop what building the weights left behind
   double weights = status_mb("VmRSS") - base;
   compute::reset_peak_rss();
+  compute::reset_tensor_peak();
   compute::train_options t;
   t.batch_size = batch;
   t.checkpointing = checkpointing;
   compute::train_local(*bb, start, task.train.items, t, 3, 1);
   double peak = status_mb("VmHWM") - base;
+  double tensor_peak = compute::tensor_peak_mb() - tensors_base;
   auto timed = compute::train_local(*bb, start, task.train.items, t, timed_steps, 2);
-  std::cout << fmt::format("{:.2f} {:.2f} {:.6f}\n", peak, weights, timed.seconds / timed_steps);
+  std::cout << fmt::format("{:.2f} {:.2f} {:.6f} {:.2f}\n", peak, weights, timed.seconds / timed_steps,
+                           tensor_peak);
   return 0;
 }
 
@@ -102,27 +112,33 @@ int main(int argc, char** argv) {
                            "and setting, 1 thread\n\n",
                            d, layers, d * 11 / 4, rank, batch, timed_steps);
   std::cout << "| format | stored weights MB | step peak MB | peak / fp32 | checkpointed peak MB | "
-               "checkpointed peak / fp32 | checkpointed step time / plain |\n|---|---:|---:|---:|---:|---:|---:|\n";
-  auto measure = [&](const std::string& bits, bool ck, double& peak, double& weights, double& step_s) {
+               "checkpointed peak / fp32 | tensor peak MB | checkpointed tensor peak MB | checkpointed tensor peak / "
+               "fp32 | checkpointed step time / plain |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  struct measured {
+    double peak = -1, weights = -1, step_s = -1, tensor_peak = -1;
+  };
+  auto measure = [&](const std::string& bits, bool ck, measured& m) {
     auto cmd = fmt::format("'{}' --child {} --d-model {} --layers {} --rank {} --batch {} --timed-steps {}{}",
                            argv[0], bits, d, layers, rank, batch, timed_steps, ck ? " --checkpointing" : "");
     FILE* p = popen(cmd.c_str(), "r");
-    bool ok = p && std::fscanf(p, "%lf %lf %lf", &peak, &weights, &step_s) == 3;
+    bool ok = p && std::fscanf(p, "%lf %lf %lf %lf", &m.peak, &m.weights, &m.step_s, &m.tensor_peak) == 4;
     if (p)
       ok = pclose(p) == 0 && ok;
     if (!ok)
       std::cerr << "error: the measurement of " << bits << (ck ? " with checkpointing" : "") << " failed\n";
     return ok;
   };
-  double fp32 = 0;
+  measured fp32;
   for (std::string bits : {"fp32", "bf16", "int8", "nf4"}) {
-    double peak = -1, weights = -1, step = -1, ck_peak = -1, ck_weights = -1, ck_step = -1;
-    if (!measure(bits, false, peak, weights, step) || !measure(bits, true, ck_peak, ck_weights, ck_step))
+    measured plain, ck;
+    if (!measure(bits, false, plain) || !measure(bits, true, ck))
       return 1;
     if (bits == "fp32")
-      fp32 = peak;
-    std::cout << fmt::format("| {} | {:.1f} | {:.1f} | {:.2f} | {:.1f} | {:.2f} | {:.2f} |\n", bits, weights, peak,
-                             peak / fp32, ck_peak, ck_peak / fp32, ck_step / step)
+      fp32 = plain;
+    std::cout << fmt::format("| {} | {:.1f} | {:.1f} | {:.2f} | {:.1f} | {:.2f} | {:.1f} | {:.1f} | {:.2f} | {:.2f} |\n",
+                             bits, plain.weights, plain.peak, plain.peak / fp32.peak, ck.peak, ck.peak / fp32.peak,
+                             plain.tensor_peak, ck.tensor_peak, ck.tensor_peak / fp32.tensor_peak,
+                             ck.step_s / plain.step_s)
               << std::flush;
   }
   return 0;
