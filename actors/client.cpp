@@ -52,7 +52,8 @@ client_update run_task(const client_setup& c, const train_task& t) {
     u.tel.compute_s = r.seconds;
     u.tel.loss_before = r.loss_before;
     u.tel.loss_after = r.loss_after;
-    u.tel.memory_mb = compute::training_memory_mb(backbone.options(), t.rank, c.train.batch_size);
+    u.tel.memory_mb = compute::training_memory_mb(backbone.options(), t.rank, c.train.batch_size,
+                                                  c.train.checkpointing);
     if (t.validate_rank > 0) { // FAH-QLoRA: the loss now, and with the rank tail zeroed
       const auto& held_out = c.validation.empty() ? c.shard : c.validation;
       u.tel.val_loss = compute::evaluate(backbone, r.adapter, held_out).loss;

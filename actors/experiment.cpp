@@ -66,7 +66,7 @@ run_summary run_experiment(const experiment_setup& setup, run_observer* observer
   ss.initial_global = serialization::encode(compute::init_adapter(setup.model, setup.adapter_seed));
   scheduling::policy_context ctx{
     setup.server.tiers, setup.server.cost,
-    compute::training_memory_model(setup.model, setup.train.batch_size, formats)};
+    compute::training_memory_model(setup.model, setup.train.batch_size, setup.train.checkpointing, formats)};
   const auto& resume = control.resume;
   ss.scheduler = spawn_scheduler(sys, setup.policy, std::move(ctx),
                                  resume ? resume->plan_log : std::vector<scheduling::plan_input>{});

@@ -13,6 +13,7 @@
 #include "compute/aggregation.hpp"
 #include "compute/memory_probe.hpp"
 #include "compute/model.hpp"
+#include "compute/tensor_memory.hpp"
 #include "scheduling/cost_model.hpp"
 
 namespace fedq::app {
@@ -66,17 +67,19 @@ int profile_command(const profile_args& args) {
       std::cerr << "error: " << args.out << ": cannot write\n";
       return 2;
     }
-    csv << "bits,rank,threads,tokens_per_step,step_s,us_per_token,step_peak_mb,model_mb\n";
+    csv << "bits,rank,threads,tokens_per_step,step_s,us_per_token,step_peak_mb,step_tensors_mb,model_mb\n";
   }
-  std::cout << fmt::format("{:>6} {:>6} {:>8} {:>12} {:>14} {:>14} {:>12}\n", "bits", "rank", "threads", "step (ms)",
-                           "us per token", "step peak MB", "model MB");
+  std::cout << fmt::format("{:>6} {:>6} {:>8} {:>12} {:>14} {:>14} {:>15} {:>10}\n", "bits", "rank", "threads",
+                           "step (ms)", "us per token", "step peak MB", "step tensors MB", "model MB");
+  compute::count_tensor_memory();
   try {
     // Every (format, rank) point is timed `repeats` times, the repeats
     // interleaved so that drift in the machine's speed hits every point
     // alike; the median is kept.
     // The step peak: the high-water mark of resident memory during a
     // training call above what was resident before it (the backbone is),
-    // i.e. activations, gradients, the adapter and its optimizer state.
+    // i.e. activations, gradients, the adapter and its optimizer state; and
+    // the most bytes the step's tensors held at once (no allocator slack).
     struct point {
       std::string bits;
       uint32_t rank, threads;
@@ -85,6 +88,7 @@ int profile_command(const profile_args& args) {
       std::vector<double> step_s;  ///< one per repeat
       double median_s = 0;
       double peak_mb = 0;
+      double tensors_mb = 0;
     };
     std::vector<point> points;
     for (const auto& bits : args.bits) {
@@ -107,23 +111,29 @@ int profile_command(const profile_args& args) {
         t.threads = p.threads;
         peaks = peaks && compute::reset_peak_rss();
         double before = compute::status_mb("VmRSS");
+        double held = compute::tensor_memory_mb();
+        compute::reset_tensor_peak();
         auto res = compute::train_local(*p.bb, p.start, shard, t, args.steps, 2 + rep);
         p.step_s.push_back(res.seconds / args.steps);
         p.peak_mb = std::max(p.peak_mb, compute::status_mb("VmHWM") - before);
+        p.tensors_mb = std::max(p.tensors_mb, compute::tensor_peak_mb() - held);
       }
     for (auto& p : points) {
       std::sort(p.step_s.begin(), p.step_s.end());
       double step = p.median_s = p.step_s[p.step_s.size() / 2];
       if (p.threads == threads.front())
         samples.push_back({p.bits, p.rank, step});
-      double model_mb = compute::training_memory_mb(
-        [&] { auto o = setup.model; o.bits = p.bits; return o; }(), p.rank, setup.train.batch_size);
+      auto o = setup.model;
+      o.bits = p.bits;  // the model's step: its total less the frozen backbone, which was resident before
+      double model_mb = compute::training_memory_mb(o, p.rank, setup.train.batch_size, setup.train.checkpointing) -
+                        compute::frozen_memory_mb(o);
       std::string peak = peaks ? fmt::format("{:.1f}", p.peak_mb) : std::string("-");
-      std::cout << fmt::format("{:>6} {:>6} {:>8} {:>12.2f} {:>14.3f} {:>14} {:>12.1f}\n", p.bits, p.rank,
-                               p.threads, 1e3 * step, 1e6 * step / tokens, peak, model_mb);
+      std::cout << fmt::format("{:>6} {:>6} {:>8} {:>12.2f} {:>14.3f} {:>14} {:>15.1f} {:>10.1f}\n", p.bits,
+                               p.rank, p.threads, 1e3 * step, 1e6 * step / tokens, peak, p.tensors_mb, model_mb);
       if (csv)
-        csv << fmt::format("{},{},{},{},{:.6f},{:.4f},{},{:.2f}\n", p.bits, p.rank, p.threads, tokens, step,
-                           1e6 * step / tokens, peaks ? fmt::format("{:.2f}", p.peak_mb) : "", model_mb);
+        csv << fmt::format("{},{},{},{},{:.6f},{:.4f},{},{:.2f},{:.2f}\n", p.bits, p.rank, p.threads, tokens, step,
+                           1e6 * step / tokens, peaks ? fmt::format("{:.2f}", p.peak_mb) : "", p.tensors_mb,
+                           model_mb);
     }
     if (threads.size() > 1) {
       std::vector<double> speedups;  // step time at the first thread count / at the last

@@ -185,30 +185,58 @@ payload_size adapter_size(const model_options& o) {
   return s;
 }
 
-double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_size) {
+namespace {
+
+constexpr double mib = 1024.0 * 1024.0;
+
+double bytes_per_weight(const std::string& bits) {
+  return bits == "nf4" ? 0.5 + 4.0 / 64 : bits == "int8" ? 1 : bits == "bf16" ? 2 : 4;
+}
+
+} // namespace
+
+double frozen_memory_mb(const model_options& o) {
   auto c = model_config(o);
-  double bytes_per_weight = o.bits == "nf4" ? 0.5 + 4.0 / 64 : o.bits == "int8" ? 1 : o.bits == "bf16" ? 2 : 4;
   double linear = 0;
   for (int m = 0; m < 7; ++m) {
     auto [out, in] = llama_module_shape(c, m);
     linear += double(out) * double(in);
   }
-  double h = c.hidden_size, T = o.max_len, B = batch_size, L = c.num_hidden_layers;
-  double frozen = L * linear * bytes_per_weight + 4.0 * c.vocab_size * h;
-  double trainable = static_cast<double>(adapter_size(o).per_rank) * rank;
-  double activations = 4.0 * (B * T * L * (10 * h + 3 * c.intermediate_size) +
-                              B * c.num_attention_heads * T * T * L);
-  return (frozen + 4 * trainable + activations) / (1024.0 * 1024.0);
+  return (c.num_hidden_layers * linear * bytes_per_weight(o.bits) + 4.0 * c.vocab_size * c.hidden_size) / mib;
 }
 
-scheduling::memory_model training_memory_model(const model_options& o, uint32_t batch_size,
+double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_size, bool checkpointing) {
+  auto c = model_config(o);
+  double largest = 0;
+  for (int m = 0; m < 7; ++m) {
+    auto [out, in] = llama_module_shape(c, m);
+    largest = std::max(largest, double(out) * double(in));
+  }
+  double h = c.hidden_size, T = o.max_len, B = batch_size, L = c.num_hidden_layers;
+  auto sz = adapter_size(o);
+  double trainable = double(sz.per_rank) * rank + double(sz.fixed);  // bytes
+  // Floats a step's tensors hold per token: in each layer about 2 hidden-sized
+  // and 5 FFN-sized tensors, a row of attention scores per head and each LoRA
+  // pair's x A^T; outside the layers about 11 hidden-sized (embedding, norm,
+  // pooling and the backward pass's transients). With checkpointing: each
+  // layer's input, and one layer recomputed. Fitted to tensor peaks measured
+  // at full length (tests/test_runtime.cpp; README, *Calibrating*).
+  double n_targets = double(target_modules(o).size());
+  double layer = B * T * (2.0 * h + 5.1 * c.intermediate_size + c.num_attention_heads * T + n_targets * rank);
+  double outside = 11.0 * B * T * h;
+  double activations = outside + (checkpointing ? B * T * h * L + layer : L * layer);
+  double dequantized = o.bits == "fp32" ? 0 : 0.5 * largest;  // backward's fp32 copy of a quantized weight
+  return frozen_memory_mb(o) + (4 * trainable + 4.0 * (activations + dequantized)) / mib;
+}
+
+scheduling::memory_model training_memory_model(const model_options& o, uint32_t batch_size, bool checkpointing,
                                                const std::vector<std::string>& formats) {
   scheduling::memory_model m;
   for (const auto& bits : formats) {
     model_options f = o;
     f.bits = bits;
-    m.base_mb[bits] = training_memory_mb(f, 0, batch_size);
-    m.per_rank_mb = training_memory_mb(f, 1, batch_size) - m.base_mb[bits];
+    m.base_mb[bits] = training_memory_mb(f, 0, batch_size, checkpointing);
+    m.per_rank_mb = training_memory_mb(f, 1, batch_size, checkpointing) - m.base_mb[bits];
   }
   return m;
 }

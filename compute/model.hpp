@@ -147,11 +147,19 @@ inline void use_one_thread() { use_threads(1); }
 /// CPU-only libtorch (Debian's) or where no GPU is visible.
 int cuda_devices();
 
-/// Estimated training memory (parameters, activations, optimizer state), MB.
-double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_size);
+/// The frozen backbone's stored weights (its linears in o.bits, the fp32
+/// embedding), MB.
+double frozen_memory_mb(const model_options& o);
+
+/// Estimated training memory, MB: the frozen backbone, and a step's tensors
+/// at full length (max_len tokens): the adapter with its gradients and AdamW
+/// state, the activations autograd keeps (with checkpointing, each layer's
+/// input and one layer recomputed), and a quantized weight's fp32 copy. Its
+/// constants are fitted to measured tensor peaks (README, *Calibrating*).
+double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_size, bool checkpointing);
 
 /// training_memory_mb as the scheduler's memory model, for each of `formats`.
-scheduling::memory_model training_memory_model(const model_options& o, uint32_t batch_size,
+scheduling::memory_model training_memory_model(const model_options& o, uint32_t batch_size, bool checkpointing,
                                                const std::vector<std::string>& formats);
 
 } // namespace fedq::compute

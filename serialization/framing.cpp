@@ -3,6 +3,10 @@
 #include <array>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace fedq::serialization {
 
 namespace {
@@ -38,11 +42,64 @@ T get(const char* p) {
   return value;
 }
 
+#if defined(__x86_64__)
+// The same CRC by carry-less multiplication (PCLMULQDQ), folding 64 bytes a
+// step: Gopal et al., "Fast CRC Computation for Generic Polynomials Using
+// PCLMULQDQ Instruction" (Intel, 2009), constants for the reflected
+// polynomial 0xEDB88320: x^(k) mod P for the fold distances, then a Barrett
+// reduction to 32 bits. Used where the CPU has it (checked once).
+#define FEDQ_CLMUL __attribute__((target("pclmul,sse4.1")))
+
+FEDQ_CLMUL inline __m128i fold(__m128i x, __m128i k, __m128i next) {
+  return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), next);
+}
+
+FEDQ_CLMUL inline __m128i load16(const char* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+
+/// The running CRC state `c` after `n` more bytes; n >= 64, a multiple of 16.
+FEDQ_CLMUL uint32_t crc32_clmul(uint32_t c, const char* p, size_t n) {
+  const __m128i k1k2 = _mm_set_epi64x(0x1c6e41596, 0x154442bd4);  // 512 bits apart (4 x 128)
+  const __m128i k3k4 = _mm_set_epi64x(0x0ccaa009e, 0x1751997d0);  // 128 bits apart
+  const __m128i k5 = _mm_set_epi64x(0, 0x163cd6124);
+  const __m128i barrett = _mm_set_epi64x(0x1f7011641, 0x1db710641);  // mu, P
+  const __m128i low32 = _mm_set_epi32(0, 0, 0, -1);
+  __m128i x0 = _mm_xor_si128(load16(p), _mm_cvtsi32_si128(int(c)));
+  __m128i x1 = load16(p + 16), x2 = load16(p + 32), x3 = load16(p + 48);
+  for (p += 64, n -= 64; n >= 64; p += 64, n -= 64) {
+    x0 = fold(x0, k1k2, load16(p));
+    x1 = fold(x1, k1k2, load16(p + 16));
+    x2 = fold(x2, k1k2, load16(p + 32));
+    x3 = fold(x3, k1k2, load16(p + 48));
+  }
+  __m128i x = fold(fold(fold(x0, k3k4, x1), k3k4, x2), k3k4, x3);
+  for (; n >= 16; p += 16, n -= 16)
+    x = fold(x, k3k4, load16(p));
+  x = _mm_xor_si128(_mm_clmulepi64_si128(x, k3k4, 0x10), _mm_srli_si128(x, 8));  // 128 -> 64 bits
+  x = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(x, low32), k5, 0x00), _mm_srli_si128(x, 4));  // -> 64
+  __m128i q = _mm_clmulepi64_si128(_mm_and_si128(x, low32), barrett, 0x10);
+  q = _mm_clmulepi64_si128(_mm_and_si128(q, low32), barrett, 0x00);
+  return uint32_t(_mm_extract_epi32(_mm_xor_si128(x, q), 1));
+}
+
+bool has_clmul() {
+  static const bool yes = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+  return yes;
+}
+#endif
+
 } // namespace
 
 uint32_t crc32(const char* data, size_t size) {
   static const auto t = make_crc_tables();
   uint32_t c = 0xFFFFFFFFu;
+#if defined(__x86_64__)
+  if (size >= 128 && has_clmul()) {
+    size_t n = size & ~size_t{15};
+    c = crc32_clmul(c, data, n);
+    data += n;
+    size -= n;
+  }
+#endif
   for (; size >= 8; data += 8, size -= 8) { // 8 bytes a step (little-endian hosts)
     uint32_t lo = get<uint32_t>(data) ^ c, hi = get<uint32_t>(data + 4);
     c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^

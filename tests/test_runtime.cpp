@@ -11,7 +11,9 @@
 #include "actors/round_book.hpp"
 #include "app/config.hpp"
 #include "app/profile_command.hpp"
+#include "compute/aggregation.hpp"
 #include "compute/model.hpp"
+#include "compute/tensor_memory.hpp"
 #include "scheduling/policy.hpp"
 #include "tests/runtime_helpers.hpp"
 
@@ -258,12 +260,14 @@ TEST_CASE("fah warms up at r_max then r_min and evaluates the rank below the mea
 }
 
 TEST_CASE("online with adapt_bits trains a memory-tight client on a smaller backbone format") {
+  // Wide enough, and batches small enough, for the stored weights to weigh
+  // more than the activations.
   auto cfg = app::parse_config(std::string(small_model) + two_fast_one_slow, "test.toml",
-                               {"run.rounds=3", "scheduler.adapt_bits=true",
-                                "scheduler.on_time_target=1.0"});
+                               {"run.rounds=3", "scheduler.adapt_bits=true", "scheduler.on_time_target=1.0",
+                                "model.d_model=256", "model.ffn=512", "train.batch_size=1"});
   auto setup = app::make_setup(cfg);
   setup.compute_threads = 2;
-  auto m = compute::training_memory_model(setup.model, setup.train.batch_size,
+  auto m = compute::training_memory_model(setup.model, setup.train.batch_size, false,
                                           {"fp32", "bf16", "int8", "nf4"});
   // The slow tier holds nf4 or int8 at rank 4 but not fp32 or bf16 at r_min.
   double cap_mb = std::max(m.mb(4, "int8"), m.mb(4, "nf4"));
@@ -350,7 +354,7 @@ TEST_CASE("fedq profile times real steps per format, rank and threads, measures 
   while (std::getline(csv, line))
     rows.push_back(line);
   REQUIRE(rows.size() == 9);
-  CHECK(rows[0] == "bits,rank,threads,tokens_per_step,step_s,us_per_token,step_peak_mb,model_mb");
+  CHECK(rows[0] == "bits,rank,threads,tokens_per_step,step_s,us_per_token,step_peak_mb,step_tensors_mb,model_mb");
   CHECK(rows[1].rfind("fp32,2,1,", 0) == 0);
   CHECK(rows[2].rfind("fp32,2,2,", 0) == 0);
   CHECK(rows[8].rfind("nf4,16,2,", 0) == 0);
@@ -359,10 +363,12 @@ TEST_CASE("fedq profile times real steps per format, rank and threads, measures 
     std::stringstream row(rows[i]);
     for (std::string c; std::getline(row, c, ',');)
       cells.push_back(c);
-    REQUIRE(cells.size() == 8);
+    REQUIRE(cells.size() == 9);
     INFO(rows[i]);
     CHECK(std::stod(cells[6]) > 1.0);
     CHECK(std::stod(cells[6]) < 1024);
+    CHECK(std::stod(cells[7]) > 1.0);                          // the step's tensors, counted
+    CHECK(std::stod(cells[8]) >= 0.85 * std::stod(cells[7]));  // the model is never far below them
   }
   a.threads = {0};
   CHECK(app::profile_command(a) == 2);
@@ -498,4 +504,41 @@ TEST_CASE("hetlora: a client's self-pruned update (fewer components than asked) 
     pruned |= last.rank < first.rank;
   }
   CHECK(pruned);
+}
+
+TEST_CASE("the memory model is within 15 % of a training step's measured tensor peak, every format, rank and "
+          "checkpointing, on the quickstart model and the SST-2 backbone's shape") {
+  compute::count_tensor_memory();
+  const std::vector<std::pair<std::string, std::vector<std::string>>> shapes{
+    {"quickstart", {}},
+    {"the SST-2 backbone's shape", {"model.d_model=128", "model.layers=4", "model.heads=4", "model.kv_heads=2",
+                                    "model.ffn=384"}}};
+  for (const auto& [name, set] : shapes) {
+    auto setup = app::make_setup(app::load_config(FEDQ_SOURCE_DIR "/configs/quickstart.toml", set));
+    // Every example as long as the model reads (the model plans for full length).
+    std::vector<data::example> shard;
+    for (size_t i = 0; i < 2 * setup.train.batch_size; ++i)
+      shard.push_back({std::string(setup.model.max_len + 8, char('a' + i % 26)), "", int32_t(i % 2), 0});
+    for (const std::string bits : {"fp32", "bf16", "int8", "nf4"}) {
+      auto o = setup.model;
+      o.bits = bits;
+      auto bb = compute::backbone::create(o);
+      auto full = compute::init_adapter(o, 1);
+      for (uint32_t rank : {setup.policy.r_min, setup.policy.r_max})
+        for (bool ck : {false, true}) {
+          auto t = setup.train;
+          t.checkpointing = ck;
+          t.threads = 1;
+          double held = compute::tensor_memory_mb();
+          compute::reset_tensor_peak();
+          compute::train_local(*bb, compute::truncate(full, rank), shard, t, 2, 1);
+          double measured = compute::tensor_peak_mb() - held;
+          double model = compute::training_memory_mb(o, rank, t.batch_size, ck) - compute::frozen_memory_mb(o);
+          INFO(name << " " << bits << " rank " << rank << (ck ? " checkpointed" : "") << ": measured "
+                    << measured << " MB, the model " << model << " MB");
+          CHECK(model >= 0.85 * measured);
+          CHECK(model <= 1.15 * measured);
+        }
+    }
+  }
 }
