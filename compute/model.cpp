@@ -193,25 +193,30 @@ double bytes_per_weight(const std::string& bits) {
   return bits == "nf4" ? 0.5 + 4.0 / 64 : bits == "int8" ? 1 : bits == "bf16" ? 2 : 4;
 }
 
+/// Weights of one layer's seven linears: all of them, and the largest one.
+struct layer_linears {
+  double total = 0, largest = 0;
+};
+
+layer_linears linears_of(const llama_config& c) {
+  layer_linears l;
+  for (int m = 0; m < 7; ++m) {
+    auto [out, in] = llama_module_shape(c, m);
+    l.total += double(out) * double(in);
+    l.largest = std::max(l.largest, double(out) * double(in));
+  }
+  return l;
+}
+
 } // namespace
 
 double frozen_memory_mb(const model_options& o) {
   auto c = model_config(o);
-  double linear = 0;
-  for (int m = 0; m < 7; ++m) {
-    auto [out, in] = llama_module_shape(c, m);
-    linear += double(out) * double(in);
-  }
-  return (c.num_hidden_layers * linear * bytes_per_weight(o.bits) + 4.0 * c.vocab_size * c.hidden_size) / mib;
+  return (c.num_hidden_layers * linears_of(c).total * bytes_per_weight(o.bits) + 4.0 * c.vocab_size * c.hidden_size) / mib;
 }
 
 double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_size, bool checkpointing) {
   auto c = model_config(o);
-  double largest = 0;
-  for (int m = 0; m < 7; ++m) {
-    auto [out, in] = llama_module_shape(c, m);
-    largest = std::max(largest, double(out) * double(in));
-  }
   double h = c.hidden_size, T = o.max_len, B = batch_size, L = c.num_hidden_layers;
   auto sz = adapter_size(o);
   double trainable = double(sz.per_rank) * rank + double(sz.fixed);  // bytes
@@ -225,7 +230,7 @@ double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_
   double layer = B * T * (2.0 * h + 5.1 * c.intermediate_size + c.num_attention_heads * T + n_targets * rank);
   double outside = 11.0 * B * T * h;
   double activations = outside + (checkpointing ? B * T * h * L + layer : L * layer);
-  double dequantized = o.bits == "fp32" ? 0 : 0.5 * largest;  // backward's fp32 copy of a quantized weight
+  double dequantized = o.bits == "fp32" ? 0 : 0.5 * linears_of(c).largest;  // backward's fp32 copy of a quantized weight
   return frozen_memory_mb(o) + (4 * trainable + 4.0 * (activations + dequantized)) / mib;
 }
 

@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "bench/median.hpp"
 #include "compute/blas_core.hpp"
 #include "compute/quant.hpp"
 
@@ -27,11 +28,6 @@ double seconds(const std::function<void()>& f) {
   auto t0 = std::chrono::steady_clock::now();
   f();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double median(std::vector<double> t) {
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
 }
 
 } // namespace
@@ -78,10 +74,10 @@ int main(int argc, char** argv) {
       }
       for (int r = 0; r < std::max(3, reps / 5); ++r)
         tf.push_back(seconds([&] { auto fresh = q.dequantize(); }));
-      double c = median(tc), d = median(tq);
+      double c = fedq::bench::median(tc), d = fedq::bench::median(tq);
       std::cout << fmt::format("| {}x{} | {} | {:.2f} | {:.3f} | {:.3f} | {:.2f} | {:.2f} | {:.3f} |\n", n, n,
                                v.name, q.bytes() / 1e6, 1e3 * c, 1e3 * d, out_bytes / d / 1e9, c / d,
-                               1e3 * median(tf))
+                               1e3 * fedq::bench::median(tf))
                 << std::flush;
     }
   }
