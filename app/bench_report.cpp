@@ -74,19 +74,19 @@ double time_to(const bench_run& r, double target) {
   return -1;
 }
 
-double score_at(const bench_run& r, double t) {
-  double s = -1;
+std::optional<double> score_at(const bench_run& r, double t) {
+  std::optional<double> s;
   for (const auto& p : r.curve)
     if (p.t <= t)
       s = p.score;
   return s;
 }
 
-double best_by(const bench_run& r, double t) {
-  double s = -1;
+std::optional<double> best_by(const bench_run& r, double t) {
+  std::optional<double> s;
   for (const auto& p : r.curve)
     if (p.t <= t)
-      s = std::max(s, p.score);
+      s = std::max(s.value_or(p.score), p.score);
   return s;
 }
 
@@ -194,8 +194,8 @@ std::vector<double> bench_targets(const bench_suite& s, const std::vector<bench_
   for (double f : s.target_at) {
     std::vector<double> best;
     for (const auto* r : ref)
-      if (double b = best_by(*r, f * s.budget_s); b >= 0)
-        best.push_back(b);
+      if (auto b = best_by(*r, f * s.budget_s))
+        best.push_back(*b);
     if (!best.empty())
       out.push_back(mean(best));
   }
@@ -254,8 +254,8 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
       }
       std::vector<double> at;
       for (const auto* r : rs)
-        if (double sc = score_at(*r, s.budget_s); sc >= 0)
-          at.push_back(sc);
+        if (auto sc = score_at(*r, s.budget_s))
+          at.push_back(*sc);
       cells.push_back(mean_sd(at, rs.size(), 3));
       md << row(cells);
     }
@@ -282,8 +282,8 @@ std::string bench_table(const bench_suite& s, const std::vector<bench_run>& runs
           const auto* r = run_of(runs, g, v.name, seed);
           if (r && fastest >= 0) {
             ++of;
-            if (double sc = score_at(*r, fastest); sc >= 0)
-              x.push_back(sc);
+            if (auto sc = score_at(*r, fastest))
+              x.push_back(*sc);
           }
         }
         cells.push_back(mean_sd(x, of, 3, "no round closed yet"));

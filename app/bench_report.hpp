@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,10 +39,11 @@ bench_run read_bench_run(const std::filesystem::path& dir, double budget_s);
 
 /// The first close time at which the score reached `target`; < 0: never.
 double time_to(const bench_run& r, double target);
-/// The score of the last record closed by `t`; < 0 when none had closed.
-double score_at(const bench_run& r, double t);
-/// The best score of the records closed by `t`; < 0 when none had closed.
-double best_by(const bench_run& r, double t);
+/// The score of the last record closed by `t`; none when none had closed.
+/// (Scores may be negative: Matthews, Pearson.)
+std::optional<double> score_at(const bench_run& r, double t);
+/// The best score of the records closed by `t`; none when none had closed.
+std::optional<double> best_by(const bench_run& r, double t);
 
 /// The suite's thresholds: its `targets`, or the mean over seeds of the
 /// reference variant's best score by each fraction of the budget.

@@ -67,9 +67,16 @@ TEST_CASE("bench: a run's records are read up to the budget, with time-to-target
   REQUIRE(r.curve.size() == 3);  // the record past the budget is not used
   CHECK(app::time_to(r, 0.55) == 20);
   CHECK(app::time_to(r, 0.9) < 0);
-  CHECK(app::score_at(r, 5) < 0);     // no record closed yet
+  CHECK_FALSE(app::score_at(r, 5));   // no record closed yet
   CHECK(app::score_at(r, 35) == 0.5);  // the last one closed, not the best
   CHECK(app::best_by(r, 35) == 0.6);
+  CHECK_FALSE(app::best_by(r, 5));
+  // A negative score (Matthews, Pearson) is a score, not "none yet".
+  auto neg = app::read_bench_run(write_run(d / "neg", {{10, -0.2}, {20, -0.05}}), 100);
+  REQUIRE(app::score_at(neg, 25).has_value());
+  CHECK(*app::score_at(neg, 25) == -0.05);
+  CHECK(*app::best_by(neg, 25) == -0.05);
+  CHECK(*app::best_by(neg, 15) == -0.2);
   CHECK(r.curve.back().worst == Approx(0.25));  // fairness of the last record by the budget
   CHECK(r.curve.back().p10 == Approx(0.5 / 1.5));
   CHECK(r.curve.back().jain == Approx(0.5 / 1.2));
