@@ -91,6 +91,49 @@ split_t dirichlet(const dataset& d, const partition_options& o, std::mt19937_64&
   return s;
 }
 
+// Hsu, Qi and Brown (2019): each client draws its label mix q ~ Dirichlet(alpha
+// K prior), which is Dirichlet(alpha, ..., alpha) for balanced labels, and
+// holds N / clients examples. Clients take their mix in order while the labels
+// last; a label that has run out is made up from the labels that have not, in
+// proportion to what is left, so every example is used once. Unlike the
+// per-label split, a minimum per client always holds, for any client count.
+split_t client_dirichlet(const dataset& d, const partition_options& o, std::mt19937_64& rng) {
+  auto pools = by_stratum(d, o);
+  for (auto& p : pools)
+    std::shuffle(p.begin(), p.end(), rng);
+  std::vector<size_t> left(pools.size());
+  for (size_t k = 0; k < pools.size(); ++k)
+    left[k] = pools[k].size();
+  auto sizes = proportional(d.items.size(), std::vector<double>(o.clients, 1.0));
+  split_t s(o.clients);
+  for (size_t c = 0; c < o.clients; ++c) {
+    std::vector<double> q(pools.size(), 0.0);
+    for (size_t k = 0; k < pools.size(); ++k)
+      if (!pools[k].empty()) {
+        std::gamma_distribution<double> gamma(o.alpha * pools.size() * pools[k].size() /
+                                              double(d.items.size()), 1.0);
+        q[k] = gamma(rng);
+      }
+    auto want = proportional(sizes[c], q);
+    size_t short_by = 0;
+    for (size_t k = 0; k < pools.size(); ++k) {
+      short_by += want[k] - std::min(want[k], left[k]);
+      want[k] = std::min(want[k], left[k]);
+    }
+    std::vector<double> rest(pools.size());
+    for (size_t k = 0; k < pools.size(); ++k)
+      rest[k] = double(left[k] - want[k]);
+    auto extra = proportional(short_by, rest);  // never above what is left
+    for (size_t k = 0; k < pools.size(); ++k) {
+      size_t take = want[k] + extra[k];
+      size_t from = pools[k].size() - left[k];
+      s[c].insert(s[c].end(), pools[k].begin() + long(from), pools[k].begin() + long(from + take));
+      left[k] -= take;
+    }
+  }
+  return s;
+}
+
 split_t shards(const dataset& d, const partition_options& o, std::mt19937_64& rng) {
   auto groups = by_stratum(d, o);
   auto labels = static_cast<uint32_t>(groups.size());
@@ -127,17 +170,18 @@ split_t shards(const dataset& d, const partition_options& o, std::mt19937_64& rn
 } // namespace
 
 partition_kind parse_partition_kind(const std::string& name) {
-  for (auto k : {partition_kind::iid, partition_kind::dirichlet, partition_kind::shards,
-                 partition_kind::quantity})
+  for (auto k : {partition_kind::iid, partition_kind::dirichlet, partition_kind::client_dirichlet,
+                 partition_kind::shards, partition_kind::quantity})
     if (name == partition_name(k))
       return k;
-  throw std::invalid_argument("'" + name + "' is not a partition (iid, dirichlet, shards, quantity)");
+  throw std::invalid_argument("'" + name + "' is not a partition (iid, dirichlet, client-dirichlet, shards, quantity)");
 }
 
 const char* partition_name(partition_kind k) {
   switch (k) {
   case partition_kind::iid: return "iid";
   case partition_kind::dirichlet: return "dirichlet";
+  case partition_kind::client_dirichlet: return "client-dirichlet";
   case partition_kind::shards: return "shards";
   case partition_kind::quantity: return "quantity";
   }
@@ -183,7 +227,8 @@ std::vector<client_shard> partition(const dataset& d, const partition_options& o
     throw std::invalid_argument("data: " + std::to_string(d.items.size()) +
                                 " examples cannot give " + std::to_string(o.clients) +
                                 " clients at least " + std::to_string(o.min_samples) + " each");
-  if ((o.kind == partition_kind::dirichlet && o.alpha <= 0) ||
+  if (((o.kind == partition_kind::dirichlet || o.kind == partition_kind::client_dirichlet) &&
+       o.alpha <= 0) ||
       (o.kind == partition_kind::quantity && o.power <= 0) ||
       (o.kind == partition_kind::shards && o.labels_per_client == 0))
     throw std::invalid_argument(std::string("data: invalid parameter for the ") +
@@ -200,6 +245,7 @@ std::vector<client_shard> partition(const dataset& d, const partition_options& o
     switch (o.kind) {
     case partition_kind::iid: s = iid(d, o, rng); break;
     case partition_kind::dirichlet: s = dirichlet(d, o, rng); break;
+    case partition_kind::client_dirichlet: s = client_dirichlet(d, o, rng); break;
     case partition_kind::shards: s = shards(d, o, rng); break;
     case partition_kind::quantity: s = quantity(d, o, rng); break;
     }

@@ -12,18 +12,19 @@ namespace fedq::data {
 enum class partition_kind {
   iid,        ///< uniform shuffle, equal sizes
   dirichlet,  ///< per label, client shares ~ Dirichlet(alpha); 0.1 is severe skew
+  client_dirichlet,  ///< per client, label mix ~ Dirichlet(alpha); equal sizes; for many clients
   shards,     ///< each client holds `labels_per_client` labels
   quantity,   ///< IID labels, power-law client sizes
 };
 
-/// "iid", "dirichlet", "shards" or "quantity"; throws std::invalid_argument.
+/// "iid", "dirichlet", "client-dirichlet", "shards" or "quantity"; throws std::invalid_argument.
 partition_kind parse_partition_kind(const std::string& name);
 const char* partition_name(partition_kind k);
 
 struct partition_options {
   partition_kind kind = partition_kind::dirichlet;
   uint32_t clients = 1;
-  double alpha = 0.5;               ///< dirichlet concentration
+  double alpha = 0.5;               ///< dirichlet and client-dirichlet concentration
   uint32_t labels_per_client = 2;   ///< shards
   double power = 1.5;               ///< quantity: Pareto shape of client sizes (lower: more skew)
   uint32_t min_samples = 16;        ///< every client's shard (train + test) has at least this

@@ -111,6 +111,25 @@ TEST_CASE("a Dirichlet split of SST-2 at alpha 0.1 leaves clients with skewed la
   CHECK(mean_entropy(d, partition(d, opts(partition_kind::iid, 20))) > 0.98);
 }
 
+TEST_CASE("a client-wise Dirichlet split gives many clients equal, skewed shards") {
+  auto d = make_synthetic(1200, 1);
+  auto o = opts(partition_kind::client_dirichlet, 100);
+  o.alpha = 0.1;
+  o.test_fraction = 0;
+  auto s1 = partition(d, o);
+  check_complete(d, s1);
+  for (const auto& c : whole(s1))
+    CHECK(c.size() == 12);
+  CHECK(partition(d, o)[7].train == s1[7].train);
+  // The per-label split cannot give 100 clients 10 examples each at this alpha.
+  o.kind = partition_kind::dirichlet;
+  CHECK_THROWS_WITH(partition(d, o), Catch::Contains("1000 draws"));
+  o.kind = partition_kind::client_dirichlet;
+  CHECK(mean_entropy(d, s1) < 1.0);
+  o.alpha = 100;
+  CHECK(mean_entropy(d, partition(d, o)) > 1.5);
+}
+
 TEST_CASE("the minimum per client is met by redrawing and an impossible one is reported") {
   auto d = make_synthetic(1200, 1);
   auto o = opts(partition_kind::dirichlet, 6);
@@ -182,7 +201,8 @@ TEST_CASE("regression examples are partitioned by equal-width score bins") {
 
 TEST_CASE("parse_partition_kind names the accepted partitions") {
   CHECK(parse_partition_kind("shards") == partition_kind::shards);
-  CHECK_THROWS_WITH(parse_partition_kind("zipf"), Catch::Contains("iid, dirichlet, shards, quantity"));
+  CHECK(parse_partition_kind("client-dirichlet") == partition_kind::client_dirichlet);
+  CHECK_THROWS_WITH(parse_partition_kind("zipf"), Catch::Contains("iid, dirichlet, client-dirichlet, shards, quantity"));
 }
 
 TEST_CASE("each GLUE task present in the shared data loads with its official row counts") {
