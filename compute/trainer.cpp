@@ -133,11 +133,14 @@ train_result train_local(const backbone& bb_handle, const adapter_payload& start
     };
     auto probe = draw();
     train_result r;
-    r.loss_before = batch_loss(bb, ad, probe);
+    if (steps == 0)
+      r.loss_before = batch_loss(bb, ad, probe);
     for (uint32_t s = 0; s < steps; ++s) {
       auto b = s == 0 ? probe : draw();
       opt->zero_grad();
       auto out = forward(bb, ad, b, t.checkpointing);
+      if (s == 0) // the start's loss on the probe batch, from the first step's own forward
+        r.loss_before = task_loss(bb.opts, out.detach(), b).item<double>();
       if (log_prior.defined())
         out = out + t.logit_adjust * log_prior;
       auto loss = task_loss(bb.opts, out, b);

@@ -59,6 +59,14 @@ TEST_CASE("local training is deterministic for its inputs") {
   auto b = compute::train_local(*bb, start, shard, t, 5, 11);
   CHECK(a.loss_after == b.loss_after);
   CHECK(a.adapter.lora[1].b == b.adapter.lora[1].b);
+  // The start's loss is read off the first step's forward: the same value
+  // as a separate no-grad forward of the start on that batch (zero steps),
+  // whatever the logit adjustment adds to the training loss.
+  t.logit_adjust = 1.0;
+  auto none = compute::train_local(*bb, start, shard, t, 0, 11);
+  CHECK(none.loss_before == none.loss_after);
+  CHECK(compute::train_local(*bb, start, shard, t, 3, 11).loss_before ==
+        Approx(none.loss_before).epsilon(1e-6));
 }
 
 TEST_CASE("an adapter that does not fit the model is refused with a reason") {
