@@ -80,6 +80,14 @@ TEST_CASE("the gate refuses each kind of bad update, with its reason") {
     return answer(p);
   }();
   CHECK_THAT(check(inf_head), Catch::Contains("dense tensor") && Catch::Contains("non-finite"));
+  auto huge = [] { // the largest floats are finite, and so are their squares' sum
+    auto p = compute::truncate(global, 4);
+    for (auto& x : p.lora[1].a)
+      x = std::numeric_limits<float>::max();
+    p.dense[0].values.back() = -std::numeric_limits<float>::max();
+    return answer(p);
+  }();
+  CHECK(check(huge).empty());
 
   auto wrong_shape = [] {
     auto p = compute::truncate(global, 4);
