@@ -170,11 +170,14 @@ split_t shards(const dataset& d, const partition_options& o, std::mt19937_64& rn
 } // namespace
 
 partition_kind parse_partition_kind(const std::string& name) {
+  std::string known;  // the names, listed from the one list of kinds
   for (auto k : {partition_kind::iid, partition_kind::dirichlet, partition_kind::client_dirichlet,
-                 partition_kind::shards, partition_kind::quantity})
+                 partition_kind::shards, partition_kind::quantity}) {
     if (name == partition_name(k))
       return k;
-  throw std::invalid_argument("'" + name + "' is not a partition (iid, dirichlet, client-dirichlet, shards, quantity)");
+    known += (known.empty() ? "" : ", ") + std::string(partition_name(k));
+  }
+  throw std::invalid_argument("'" + name + "' is not a partition (" + known + ")");
 }
 
 const char* partition_name(partition_kind k) {

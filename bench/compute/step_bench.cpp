@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
   // max_len bytes and truncated there by the byte-level encoder.
   auto task = data::synthetic_task(512, 16, 1);
   for (auto& e : task.train.items)
-    for (std::string unit = e.text + " "; e.text.size() < 2 * size_t(tokens);)
-      e.text += " " + unit;
+    for (std::string unit = " " + e.text; e.text.size() < 2 * size_t(tokens);)
+      e.text += unit;
   auto bb = compute::backbone::create(o);
   auto start = compute::truncate(compute::init_adapter(o, 2), rank);
   compute::train_options t;
