@@ -29,12 +29,13 @@ std::string worker(const std::string& clients, const std::string& log, const std
          " > " + log + " 2>&1 & ";
 }
 
-/// sh: waits for serve (bounded by `limit` s) and prints its exit code as serve=N.
+/// sh: waits for serve (bounded by `limit` s) and prints its exit code as serve=N
+/// (and the end of its log when N is not 0).
 std::string wait_serve(int limit) {
   return "for i in $(seq " + std::to_string(limit * 10) +
          "); do kill -0 $S 2>/dev/null || break; sleep 0.1; done\n"
          "kill -0 $S 2>/dev/null && { kill -9 $S; echo serve=timeout; }\n"
-         "wait $S; echo serve=$?\nwait\n";
+         "wait $S; rc=$?; echo serve=$rc; [ $rc = 0 ] || tail -40 serve.log\nwait\n";
 }
 
 void check_contains(const std::string& text, const std::string& part) {
