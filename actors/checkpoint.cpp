@@ -64,7 +64,7 @@ template <class A>
 void serialize(A& ar, round_record& x) {
   ar(x.round, x.t_start, x.t_close, x.deadline_s, x.deadline_met, x.all_on_time, x.version, x.participants,
      x.skipped, x.late, x.late_bytes_up, x.score, x.eval_loss, x.score_parts, x.client_scores,
-     x.fairness, x.train_loss, x.decision_us, x.wall_s);
+     x.fairness, x.train_loss, x.decision_us, x.eval_ms, x.wall_s);
 }
 template <class A>
 void serialize(A& ar, task_in_flight& x) {
@@ -88,7 +88,7 @@ void serialize(A& ar, server_checkpoint& x) {
 namespace {
 
 constexpr const char* magic = "FQCK";
-constexpr uint16_t version = 2;
+constexpr uint16_t version = 3;  // 3: round_record's eval_ms
 
 void write_durably(const std::filesystem::path& path, const blob& b) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -72,6 +72,7 @@ struct round_record {
   data::fairness fairness;            ///< of client_scores
   double train_loss = 0;          ///< mean probe loss after training, on-time updates
   double decision_us = 0;
+  double eval_ms = 0;             ///< wall ms the server spent evaluating the global adapter after the round
   double wall_s = 0;              ///< wall seconds since the run started
 
   double mean_rank() const;       ///< of the plan

@@ -579,6 +579,7 @@ struct server_state {
   }
 
   void finish_round(round_record rec) {
+    auto eval_start = std::chrono::steady_clock::now();
     auto adapter = serialization::decode(global);
     auto ev = evaluate_dev(*s->backbone, adapter, s->eval);
     bool reached = ev.score >= opts().target;
@@ -588,6 +589,7 @@ struct server_state {
     auto every = opts().fairness_every;
     if (finishing || (every > 0 && (rec.round + 1) % every == 0))
       evaluate_clients(*s->backbone, adapter, s->eval, ev);
+    rec.eval_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - eval_start).count();
     rec.score = ev.score;
     rec.eval_loss = ev.loss;
     rec.score_parts = std::move(ev.parts);

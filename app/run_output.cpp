@@ -102,6 +102,7 @@ void run_output::on_round(const actors::round_record& r) {
             {"client_scores", r.client_scores},
             {"train_loss", r.train_loss},
             {"decision_us", r.decision_us},
+            {"eval_ms", r.eval_ms},
             {"wall_s", r.wall_s},
             {"participants", std::move(parts)},
             {"late", std::move(late)}};

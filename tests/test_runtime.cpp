@@ -230,6 +230,7 @@ TEST_CASE("every scheduler policy runs end to end and its plans are recorded") {
     for (const auto& round : r.rec.rounds) {
       CHECK(round.deadline_s > 0);
       CHECK(round.decision_us > 0);
+      CHECK(round.eval_ms > 0);
       for (const auto& p : round.participants) {
         CHECK(p.predicted_s > 0);
         CHECK(p.bits == "fp32");

@@ -583,6 +583,7 @@ run_files files_of(const workspace& ws, const std::string& dir) {
   for (auto& j : f.rounds) {
     j.erase("wall_s");
     j.erase("decision_us");
+    j.erase("eval_ms");
   }
   f.summary = json::parse(read_text(ws / (dir + "/summary.json")));
   f.summary.erase("wall_s");
