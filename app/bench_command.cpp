@@ -264,6 +264,49 @@ int bench_command(const bench_args& args) {
     }
   }
 
+  // And every run's partition is drawn (not only configs can fail at start:
+  // a split the data cannot give would fail every run of a group the same
+  // way). Each task is read once; runs that share a partition share a check.
+  {
+    std::map<std::string, data::task> tasks;
+    std::map<std::string, std::string> checked;  // partition -> "" or why it cannot be drawn
+    for (const auto& r : plan) {
+      const auto& d = r.config.data;
+      auto task_key = d.task == "synthetic"
+                        ? fmt::format("synthetic {} {} {}", client_count(r.config) * d.samples_per_client,
+                                      d.eval_samples, r.config.seed)
+                        : d.task + "\n" + d.dir;
+      auto po = partition_options_of(r.config);
+      auto key = fmt::format("{}\n{} {} {} {} {} {} {} {} {}", task_key, int(po.kind), po.clients, po.alpha,
+                             po.labels_per_client, po.power, po.min_samples, po.test_fraction,
+                             po.score_bins, po.seed);
+      auto it = checked.find(key);
+      if (it == checked.end()) {
+        std::string why;
+        auto t = tasks.find(task_key);
+        try {
+          if (t == tasks.end())
+            t = tasks.emplace(task_key, load_task(r.config)).first;
+        } catch (const std::exception& e) {
+          why = std::string("its data cannot be read: ") + e.what();
+        }
+        try {
+          if (why.empty())
+            draw_partition(t->second, po);
+        } catch (const std::exception& e) {
+          why = "its partition cannot be drawn (data.partition = \"" + d.partition + "\"): " + e.what();
+        }
+        it = checked.emplace(key, why).first;
+      }
+      if (!it->second.empty()) {
+        std::cerr << "error: " << suite.file.string() << ": variant " << r.variant
+                  << (r.group.empty() ? "" : " in group " + r.group) << ", seed " << r.seed << ": "
+                  << it->second << "\n";
+        return 2;
+      }
+    }
+  }
+
   std::cout << "fedq bench " << suite.name << ": " << plan.size() << " runs (" << suite.variants.size()
             << " variants" << (suite.groups.empty() ? "" : fmt::format(" x {} groups", groups.size()))
             << " x " << suite.seeds.size() << " seeds), " << fmt::format("{:g}", suite.budget_s)

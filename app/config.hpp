@@ -78,6 +78,18 @@ experiment_config parse_config(const std::string& toml_text, const std::string& 
 /// The effective configuration as TOML, every key present.
 std::string to_toml(const experiment_config& c);
 
+/// The clients of all tiers.
+uint32_t client_count(const experiment_config& c);
+
+/// The task's data: the built-in synthetic task, or a GLUE task read from
+/// data.dir (its dev set cut to data.dev_limit).
+data::task load_task(const experiment_config& c);
+
+/// The partition the config asks for, and the partition it draws from a
+/// task's training set (config_error when it cannot be drawn, saying why).
+data::partition_options partition_options_of(const experiment_config& c);
+std::vector<data::client_shard> draw_partition(const data::task& task, const data::partition_options& po);
+
 /// Loads the task's data, partitions it and fills an experiment setup.
 /// Throws config_error (or data errors) with the reason.
 actors::experiment_setup make_setup(const experiment_config& c);

@@ -10,26 +10,31 @@
 
 namespace fedq::app {
 
-actors::experiment_setup make_setup(const experiment_config& c) {
-  actors::experiment_setup s;
+uint32_t client_count(const experiment_config& c) {
   uint32_t clients = 0;
   for (const auto& t : c.tiers)
     clients += t.count;
-  if (c.data.task == "synthetic") {
-    s.task = data::synthetic_task(clients * c.data.samples_per_client, c.data.eval_samples, c.seed);
-  } else {
-    s.task = data::glue_task(c.data.task, c.data.dir);
-    spdlog::info("data: {} read {} train rows and {} dev rows from {}", c.data.task,
-                 s.task.train.items.size(), s.task.eval.items.size(), c.data.dir);
-    if (c.data.dev_limit > 0 && c.data.dev_limit < s.task.eval.items.size()) {
-      spdlog::warn("data: evaluating on the first {} of {} dev rows (data.dev_limit); scores are "
-                   "not the official dev score", c.data.dev_limit, s.task.eval.items.size());
-      s.task.eval.items.resize(c.data.dev_limit);
-    }
+  return clients;
+}
+
+data::task load_task(const experiment_config& c) {
+  if (c.data.task == "synthetic")
+    return data::synthetic_task(client_count(c) * c.data.samples_per_client, c.data.eval_samples, c.seed);
+  auto task = data::glue_task(c.data.task, c.data.dir);
+  spdlog::info("data: {} read {} train rows and {} dev rows from {}", c.data.task,
+               task.train.items.size(), task.eval.items.size(), c.data.dir);
+  if (c.data.dev_limit > 0 && c.data.dev_limit < task.eval.items.size()) {
+    spdlog::warn("data: evaluating on the first {} of {} dev rows (data.dev_limit); scores are "
+                 "not the official dev score", c.data.dev_limit, task.eval.items.size());
+    task.eval.items.resize(c.data.dev_limit);
   }
+  return task;
+}
+
+data::partition_options partition_options_of(const experiment_config& c) {
   data::partition_options po;
   po.kind = data::parse_partition_kind(c.data.partition);
-  po.clients = clients;
+  po.clients = client_count(c);
   po.alpha = c.data.dirichlet_alpha;
   po.labels_per_client = c.data.labels_per_client;
   po.power = c.data.quantity_power;
@@ -37,11 +42,22 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   po.test_fraction = c.data.test_fraction;
   po.score_bins = c.data.score_bins;
   po.seed = c.seed;
+  return po;
+}
+
+std::vector<data::client_shard> draw_partition(const data::task& task, const data::partition_options& po) {
   try {
-    s.shards = data::partition(s.task.train, po);
+    return data::partition(task.train, po);
   } catch (const std::invalid_argument& e) {
     throw config_error(e.what());
   }
+}
+
+actors::experiment_setup make_setup(const experiment_config& c) {
+  actors::experiment_setup s;
+  s.task = load_task(c);
+  auto po = partition_options_of(c);
+  s.shards = draw_partition(s.task, po);
   s.partition = po;
 
   s.model = c.model;

@@ -697,6 +697,22 @@ TEST_CASE("fedq bench starts again a run whose effective config is not today's")
   CHECK(read_text(ws / old_run).find("late = 'mix'") != std::string::npos);
 }
 
+TEST_CASE("fedq bench draws every run's partition before it starts any and names the run a split cannot be drawn for") {
+  workspace ws("bench-partition");
+  auto r = ws.run("build/fedq bench quickstart --seeds 1,2 --jobs 1 --no-plots --out results/q "
+                  "--set data.min_samples=5000");
+  INFO(r.all());
+  CHECK(r.rc == 2);
+  CHECK_THAT(r.err, Catch::Contains("configs/bench/quickstart.toml: variant fedavg-lora, seed 1: its "
+                                    "partition cannot be drawn (data.partition = \"dirichlet\")") &&
+                      Catch::Contains("cannot give 6 clients at least 5000 each"));
+  CHECK_FALSE(fs::exists(ws / "results/q"));
+  // the same suite with a partition that can be drawn passes the check
+  auto ok = ws.run("build/fedq bench quickstart --seeds 1,2 --no-plots --out results/q --dry-run");
+  check_ok(ok);
+  CHECK_THAT(ok.out, Catch::Contains("every run's config is valid"));
+}
+
 TEST_CASE("fedq bench interrupted with SIGINT and started again finishes without redoing finished runs") {
   workspace ws("bench-interrupted");
   const std::string bench = "build/fedq bench quickstart --seeds 1 --budget-s 20 "
