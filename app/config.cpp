@@ -75,6 +75,7 @@ void fields(experiment_config& c, F&& f) {
   f("model.ffn", c.model.ffn);
   f("model.max_len", c.model.max_len);
   f("model.pooling", c.model.pooling);
+  f("model.pair", c.model.pair);
   f("model.lora_alpha", c.model.lora_alpha);
   f("model.targets", c.model.targets);
   f("train.lr", c.train.lr);

@@ -2,6 +2,8 @@
 // partition drawn, the backbones loaded.
 #include "app/config.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "data/glue.hpp"
@@ -63,6 +65,10 @@ actors::experiment_setup make_setup(const experiment_config& c) {
   s.model = c.model;
   s.model.regression = s.task.train.kind == data::task_kind::regression;
   s.model.classes = s.model.regression ? 1 : s.task.train.num_classes;
+  if (s.model.pair == "siamese" &&
+      std::none_of(s.task.train.items.begin(), s.task.train.items.end(), [](const auto& e) { return !e.text_b.empty(); }))
+    throw config_error("model.pair: siamese encodes the two sentences of a pair apart, and data.task '" + c.data.task +
+                       "' has single sentences; use joined (the default) or a pair task (mrpc, rte, stsb)");
   s.model.r_max = c.scheduler.r_max;
   s.model.seed = c.seed;
   s.train = c.train;

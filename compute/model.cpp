@@ -73,7 +73,7 @@ void check_fits(const model_options& o, const llama_config& c, const adapter_pay
       ++next;
     }
   if (next != p.lora.size() || p.dense.size() != 2 || p.dense[0].name != "head.weight" ||
-      p.dense[0].shape != std::vector<int64_t>{int64_t(o.classes), int64_t(c.hidden_size)})
+      p.dense[0].shape != std::vector<int64_t>{int64_t(o.classes), int64_t(head_inputs(o, c.hidden_size))})
     throw std::runtime_error("adapter does not fit the model (modules or head shape differ)");
 }
 
@@ -130,7 +130,7 @@ adapter_payload init_adapter(const model_options& o, uint64_t seed) {
       p.lora.push_back({pair_name(l, m), uint32_t(in), uint32_t(out), o.r_max, to_vector(a),
                         std::vector<float>(size_t(out * r), 0.0f)});
     }
-  int64_t h = c.hidden_size;
+  int64_t h = head_inputs(o, c.hidden_size);
   auto head = at::normal(0.0, 0.02, {int64_t(o.classes), h}, gen);
   p.dense.push_back({"head.weight", {int64_t(o.classes), h}, to_vector(head)});
   p.dense.push_back({"head.bias", {int64_t(o.classes)}, std::vector<float>(o.classes, 0.0f)});
@@ -157,7 +157,7 @@ void write_peft_adapter(const model_options& o, const adapter_payload& adapter, 
   add("base_model.model.score.bias", adapter.dense[1].shape, adapter.dense[1].values);
   std::filesystem::create_directories(dir);
   serialization::write_safetensors((std::filesystem::path(dir) / "adapter_model.safetensors").string(), tensors,
-                                   {{"format", "pt"}, {"pooling", o.pooling}});
+                                   {{"format", "pt"}, {"pooling", o.pooling}, {"pair", o.pair}});
   nlohmann::ordered_json targets = nlohmann::ordered_json::array();
   for (int m : mods) {
     auto hf = llama_hf_module(m);
@@ -181,7 +181,7 @@ payload_size adapter_size(const model_options& o) {
     s.per_rank += uint64_t(c.num_hidden_layers) * uint64_t(in + out) * sizeof(float);
     pairs += c.num_hidden_layers;
   }
-  s.fixed = (uint64_t{o.classes} * c.hidden_size + o.classes) * sizeof(float) + 64 * (pairs + 2) + 32;
+  s.fixed = (uint64_t{o.classes} * head_inputs(o, c.hidden_size) + o.classes) * sizeof(float) + 64 * (pairs + 2) + 32;
   return s;
 }
 
@@ -217,7 +217,9 @@ double frozen_memory_mb(const model_options& o) {
 
 double training_memory_mb(const model_options& o, uint32_t rank, uint32_t batch_size, bool checkpointing) {
   auto c = model_config(o);
-  double h = c.hidden_size, T = o.max_len, B = batch_size, L = c.num_hidden_layers;
+  // A siamese pair is two sequences of up to max_len each.
+  double h = c.hidden_size, T = o.max_len, B = batch_size * (o.pair == "siamese" ? 2.0 : 1.0),
+         L = c.num_hidden_layers;
   auto sz = adapter_size(o);
   double trainable = double(sz.per_rank) * rank + double(sz.fixed);  // bytes
   // Floats a step's tensors hold per token: in each layer about 2 hidden-sized
@@ -292,43 +294,57 @@ adapter_payload to_payload(const backbone::impl& bb, const adapter_tensors& t) {
       p.lora.push_back({pair_name(l, m), uint32_t(a.size(1)), uint32_t(b.size(0)),
                         uint32_t(a.size(0)), to_vector(a), to_vector(b)});
     }
-  p.dense.push_back({"head.weight", {int64_t(o.classes), int64_t(c.hidden_size)}, to_vector(t.head_w)});
+  p.dense.push_back({"head.weight", {int64_t(o.classes), int64_t(head_inputs(o, c.hidden_size))},
+                     to_vector(t.head_w)});
   p.dense.push_back({"head.bias", {int64_t(o.classes)}, to_vector(t.head_b)});
   return p;
 }
 
-std::vector<int32_t> encode(const data::example& e, const backbone::impl& bb) {
-  return bb.encoder.encode(e, bb.opts.max_len);
+encoded encode(const data::example& e, const backbone::impl& bb) {
+  auto n = bb.opts.max_len;
+  if (bb.opts.pair == "siamese")
+    return {bb.encoder.encode_text(e.text, n), bb.encoder.encode_text(e.text_b, n)};
+  return {bb.encoder.encode(e, n)};
+}
+
+size_t longest(const encoded& e) {
+  size_t n = 0;
+  for (const auto& row : e)
+    n = std::max(n, row.size());
+  return n;
 }
 
 token_batch make_batch(const std::vector<const data::example*>& items, const backbone::impl& bb) {
-  std::vector<std::vector<int32_t>> tokens;
+  std::vector<encoded> tokens;
   tokens.reserve(items.size());
   for (const auto* e : items)
     tokens.push_back(encode(*e, bb));
   return make_batch(items, tokens, bb);
 }
 
-token_batch make_batch(const std::vector<const data::example*>& items,
-                       const std::vector<std::vector<int32_t>>& tokens, const backbone::impl& bb) {
+token_batch make_batch(const std::vector<const data::example*>& items, const std::vector<encoded>& tokens,
+                       const backbone::impl& bb) {
   const auto& o = bb.opts;
   auto n = static_cast<int64_t>(items.size());
+  int64_t per = o.pair == "siamese" ? 2 : 1;  // rows per example: row k * n + i is item i's k-th sequence
   size_t width = 1;
   for (const auto& t : tokens)
-    width = std::max(width, t.size());
-  // As wide as the batch's longest example: padding is trailing and attention
+    width = std::max(width, longest(t));
+  // As wide as the batch's longest sequence: padding is trailing and attention
   // causal, so a real token's hidden state does not depend on the width.
-  auto ids = torch::full({n, int64_t(width)}, int64_t(bb.encoder.pad), torch::kInt64);
-  auto mask = torch::zeros({n, int64_t(width)}, torch::kBool);
+  auto ids = torch::full({n * per, int64_t(width)}, int64_t(bb.encoder.pad), torch::kInt64);
+  auto mask = torch::zeros({n * per, int64_t(width)}, torch::kBool);
   std::vector<float> scores;
   std::vector<int64_t> labels;
   auto ids_a = ids.accessor<int64_t, 2>();
   auto mask_a = mask.accessor<bool, 2>();
   for (int64_t i = 0; i < n; ++i) {
-    const auto& toks = tokens[size_t(i)];
-    for (size_t j = 0; j < toks.size(); ++j) {
-      ids_a[i][int64_t(j)] = toks[j];
-      mask_a[i][int64_t(j)] = true;
+    for (int64_t k = 0; k < per; ++k) {
+      const auto& toks = tokens[size_t(i)][size_t(k)];
+      for (size_t j = 0; j < toks.size(); ++j) {
+        ids_a[k * n + i][int64_t(j)] = toks[j];
+        mask_a[k * n + i][int64_t(j)] = true;
+      }
     }
     if (o.regression)
       scores.push_back(items[size_t(i)]->score);
@@ -357,6 +373,11 @@ torch::Tensor forward(const backbone::impl& bb, const adapter_tensors& ad, const
   } else {
     auto m = batch.mask.unsqueeze(-1).to(torch::kFloat32);               // (B, T, 1)
     pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0);
+  }
+  if (bb.opts.pair == "siamese") { // rows [0, n) the first sentences, [n, 2n) the second
+    auto n = batch.targets.size(0);
+    auto u = pooled.slice(0, 0, n), v = pooled.slice(0, n, 2 * n);
+    pooled = torch::cat({u, v, (u - v).abs(), u * v}, 1);              // (B, 4h)
   }
   return torch::linear(pooled, ad.head_w, ad.head_b);                    // (B, classes)
 }

@@ -31,13 +31,21 @@ struct model_options {
   uint32_t classes = 2;        ///< head outputs
   bool regression = false;     ///< one output (classes = 1) trained with squared error
   std::string pooling = "mean"; ///< last (the last real token, as HF classifiers) | mean
+  /// How a sentence pair reaches the head. joined: one sequence, the two
+  /// sentences joined by the separator, pooled once. siamese (Sentence-BERT):
+  /// each sentence is its own sequence through the same backbone and LoRA,
+  /// pooled to u and v; the head reads [u, v, |u - v|, u * v].
+  std::string pair = "joined";
   uint32_t r_max = 16;
   double lora_alpha = 16;      ///< LoRA scale is lora_alpha / r_max for every rank
   uint64_t seed = 1;           ///< built-in backbone initialization
   std::vector<std::string> targets{"q", "k", "v", "o"};  ///< of q k v o gate up down
 };
 
-/// Checks `o` without building anything: the head, LoRA targets, pooling,
+/// Inputs of the head: the hidden size, or four times it for siamese pairs.
+uint32_t head_inputs(const model_options& o, uint32_t hidden_size);
+
+/// Checks `o` without building anything: the head, LoRA targets, pooling, pair,
 /// bits and the built-in architecture. Throws std::invalid_argument whose
 /// message starts with the config key ("model.bits: ...").
 void check_model_options(const model_options& o);

@@ -30,6 +30,10 @@ const char* weight_format_name(weight_format f) {
   return "?";
 }
 
+uint32_t head_inputs(const model_options& o, uint32_t hidden_size) {
+  return o.pair == "siamese" ? 4 * hidden_size : hidden_size;
+}
+
 void check_model_options(const model_options& o) {
   auto fail = [](const std::string& msg) { throw std::invalid_argument(msg); };
   if (o.classes == 0 || (o.regression && o.classes != 1))
@@ -43,6 +47,8 @@ void check_model_options(const model_options& o) {
     fail("model.lora_alpha: " + std::to_string(o.lora_alpha) + " must be > 0 (the LoRA scale is lora_alpha / r_max)");
   if (o.pooling != "last" && o.pooling != "mean")
     fail("model.pooling: '" + o.pooling + "' is not last or mean");
+  if (o.pair != "joined" && o.pair != "siamese")
+    fail("model.pair: '" + o.pair + "' is not joined or siamese");
   try {
     parse_weight_format(o.bits);
   } catch (const std::invalid_argument& e) {

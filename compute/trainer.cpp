@@ -171,14 +171,14 @@ eval_result evaluate(const backbone& bb_handle, const adapter_payload& adapter,
       return r;
     // Batched in order of length, so that each batch is only as wide as its
     // longest example; predictions go back to the items' order.
-    std::vector<std::vector<int32_t>> tokens;
+    std::vector<encoded> tokens;
     tokens.reserve(items.size());
     for (const auto& e : items)
       tokens.push_back(encode(e, bb));
     std::vector<size_t> order(items.size());
     std::iota(order.begin(), order.end(), size_t(0));
     std::stable_sort(order.begin(), order.end(),
-                     [&](size_t x, size_t y) { return tokens[x].size() < tokens[y].size(); });
+                     [&](size_t x, size_t y) { return longest(tokens[x]) < longest(tokens[y]); });
     if (bb.opts.regression)
       r.predictions.scores.resize(items.size());
     else
@@ -187,7 +187,7 @@ eval_result evaluate(const backbone& bb_handle, const adapter_payload& adapter,
     constexpr size_t chunk = 128;
     for (size_t i = 0; i < order.size(); i += chunk) {
       std::vector<const data::example*> part;
-      std::vector<std::vector<int32_t>> part_tokens;
+      std::vector<encoded> part_tokens;
       size_t end = std::min(order.size(), i + chunk);
       for (size_t j = i; j < end; ++j) {
         part.push_back(&items[order[j]]);

@@ -21,6 +21,11 @@ struct text_encoder {
   /// At most `max_len` ids, at least one (an empty text encodes as a space).
   /// A pair without a separator throws std::invalid_argument.
   std::vector<int32_t> encode(const example& e, uint32_t max_len) const;
+  /// One text alone: at most `max_len` ids, at least one.
+  std::vector<int32_t> encode_text(const std::string& text, uint32_t max_len) const;
+
+private:
+  std::vector<int32_t> tokens(const std::string& text) const;
 };
 
 } // namespace fedq::data

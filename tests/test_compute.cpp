@@ -106,6 +106,74 @@ TEST_CASE("a regression head trains on pairs with squared error and predicts sco
   CHECK(data::pearson(ev.predictions.scores, gold) > 0.5);
 }
 
+namespace {
+
+/// A siamese regression model's scores on `pairs` with a head that reads
+/// only features [from, from + h) of [u, v, |u - v|, u * v] (weights w).
+std::vector<double> siamese_scores(const std::vector<data::example>& pairs, int64_t from, uint64_t seed) {
+  auto o = tiny();
+  o.classes = 1;
+  o.regression = true;
+  o.pair = "siamese";
+  auto bb = compute::backbone::create(o);
+  auto ad = compute::init_adapter(o, seed);
+  auto& head = ad.dense[0];
+  REQUIRE(head.shape == std::vector<int64_t>{1, 4 * int64_t(o.d_model)});
+  auto initial = head.values;
+  std::fill(head.values.begin(), head.values.end(), 0.0f);
+  for (int64_t j = 0; j < int64_t(o.d_model); ++j)
+    head.values[size_t(from + j)] = initial[size_t(j)] * 50;
+  return compute::evaluate(*bb, ad, pairs).predictions.scores;
+}
+
+} // namespace
+
+TEST_CASE("a siamese pair head reads each sentence apart through the same backbone") {
+  std::vector<data::example> pairs{{"a quiet film", "loud and long", 0, 0},
+                                   {"a quiet film", "something else entirely, at length", 0, 0},
+                                   {"loud and long", "a quiet film", 0, 0},
+                                   {"a quiet film", "a quiet film", 0, 0}};
+  int64_t h = tiny().d_model;
+  auto u = siamese_scores(pairs, 0, 3);  // u alone: the first sentence decides
+  CHECK(u[0] == Approx(u[1]).margin(1e-6));
+  CHECK(u[0] != Approx(u[2]).margin(1e-4));
+  auto v = siamese_scores(pairs, h, 3);  // v alone, with the same weights: the second sentence
+  CHECK(v[2] == Approx(u[0]).margin(1e-6));
+  CHECK(v[0] == Approx(u[2]).margin(1e-6));
+  auto diff = siamese_scores(pairs, 2 * h, 3);  // |u - v|: zero for a sentence paired with itself
+  CHECK(diff[3] == Approx(0).margin(1e-5));  // the same rows, up to float rounding
+  CHECK(std::abs(diff[0]) > 1e-2);
+  CHECK(diff[0] == Approx(diff[2]).margin(1e-6));
+}
+
+TEST_CASE("a siamese regression head trains on pairs and needs a pair task's second sentences to differ") {
+  auto o = tiny();
+  o.classes = 1;
+  o.regression = true;
+  o.pair = "siamese";
+  auto bb = compute::backbone::create(o);
+  std::vector<data::example> shard;
+  for (int i = 0; i < 120; ++i) {
+    int k = i % 6;
+    shard.push_back({"pair " + std::to_string(i % 7), std::string(size_t(k), 'x') + " y", 0, static_cast<float>(k)});
+  }
+  compute::train_options t;
+  t.lr = 2e-2;
+  auto start = compute::init_adapter(o, 3);
+  auto r = compute::train_local(*bb, start, shard, t, 60, 2);
+  CHECK(r.loss_after < r.loss_before * 0.5);
+  std::vector<double> gold;
+  for (const auto& e : shard)
+    gold.push_back(e.score);
+  CHECK(data::pearson(compute::evaluate(*bb, r.adapter, shard).predictions.scores, gold) > 0.5);
+  // Its adapter does not fit a joined model: the head reads h inputs there.
+  o.pair = "joined";
+  CHECK_THROWS_WITH(compute::evaluate(*compute::backbone::create(o), r.adapter, shard),
+                    Catch::Contains("head shape"));
+  o.pair = "cross";
+  CHECK_THROWS_WITH(compute::backbone::create(o), Catch::Contains("model.pair: 'cross'"));
+}
+
 TEST_CASE("a regression model needs exactly one output") {
   auto o = tiny();
   o.regression = true;

@@ -406,25 +406,47 @@ TEST_CASE("fedq run trains and exports every kind of task: 2-class, sentence pai
     std::string task;
     int64_t head_rows;
     std::vector<std::string> score_parts;
+    std::string pair = "joined";
   };
   for (const auto& k : std::vector<kind>{{"sst2", 2, {"accuracy"}},
                                          {"mrpc", 2, {"f1", "accuracy"}},
                                          {"rte", 2, {"accuracy"}},
-                                         {"stsb", 1, {"pearson", "spearman"}}}) {
-    DYNAMIC_SECTION(k.task) {
-      workspace ws("task-" + k.task);
+                                         {"stsb", 1, {"pearson", "spearman"}},
+                                         {"mrpc", 2, {"f1", "accuracy"}, "siamese"},
+                                         {"stsb", 1, {"pearson", "spearman"}, "siamese"}}) {
+    auto name = k.task + "-" + k.pair;
+    DYNAMIC_SECTION(name) {
+      workspace ws("task-" + name);
       ws.glue_slice("glue-slice", 300, 60);
       auto r = ws.run("build/fedq run configs/quickstart.toml --data-dir glue-slice --set data.task=" + k.task +
-                      " --set run.rounds=2 --set data.min_samples=8 --out runs/" + k.task + " -q");
+                      " --set model.pair=" + k.pair + " --set run.rounds=2 --set data.min_samples=8 --out runs/" +
+                      name + " -q");
       check_ok(r);
-      check_run_folder(ws, "runs/" + k.task, 2, k.head_rows);
-      auto summary = json::parse(read_text(ws / ("runs/" + k.task + "/summary.json")));
+      check_run_folder(ws, "runs/" + name, 2, k.head_rows);
+      auto summary = json::parse(read_text(ws / ("runs/" + name + "/summary.json")));
       for (const auto& part : k.score_parts)
         CHECK(summary.at("final_score_parts").contains(part));
-      auto partition = json::parse(read_text(ws / ("runs/" + k.task + "/partition.json")));
+      auto partition = json::parse(read_text(ws / ("runs/" + name + "/partition.json")));
       CHECK(partition.at("task") == k.task);
+      // The head reads the pooled states, or [u, v, |u - v|, u * v] of a siamese pair.
+      auto st = fedq::serialization::safetensors_file::open(
+        (ws.root() / ("runs/" + name + "/adapter/adapter_model.safetensors")).string());
+      int64_t h = 64 * (k.pair == "siamese" ? 4 : 1);  // quickstart.toml's d_model
+      CHECK(st->at("base_model.model.score.weight").shape == std::vector<int64_t>{k.head_rows, h});
+      CHECK(st->metadata().at("pair") == k.pair);
     }
   }
+}
+
+TEST_CASE("fedq run refuses a siamese pair encoding for a single-sentence task before it writes anything") {
+  workspace ws("siamese-single");
+  ws.glue_slice("glue-slice", 300, 60);
+  auto r = ws.run("build/fedq run configs/quickstart.toml --data-dir glue-slice --set data.task=sst2 "
+                  "--set model.pair=siamese --out runs/x -q");
+  CHECK(r.rc == 2);
+  CHECK(r.err.find("model.pair") != std::string::npos);
+  CHECK(r.err.find("single sentences") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(ws / "runs/x"));
 }
 
 TEST_CASE("fedq run with train.checkpointing=true trains the same rounds as without it") {
